@@ -1,0 +1,119 @@
+"""Every write about people and roles."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kede.accounts import selectors
+from kede.accounts.models import Membership, MembershipStatus, ReaderCategory, Role, User
+from kede.consortium.models import Institution
+
+
+@transaction.atomic
+def reader_register(
+    *,
+    username: str,
+    password: str,
+    email: str,
+    full_name: str,
+    institution: Institution,
+    reader_category: str,
+    department: str = "",
+    preferred_language: str = "zh-hans",
+) -> Membership:
+    """Self-registration: the account exists at once, the reader role waits for the library."""
+    if reader_category not in ReaderCategory.values:
+        raise ValidationError(_("Choose a reader category."))
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError(_("This user name is taken."))
+    user = User.objects.create_user(
+        username=username,
+        password=password,
+        email=email,
+        full_name=full_name,
+        preferred_language=preferred_language,
+    )
+    return Membership.objects.create(
+        user=user,
+        institution=institution,
+        role=Role.READER,
+        status=MembershipStatus.PENDING,
+        reader_category=reader_category,
+        department=department,
+    )
+
+
+def _decide_registration(
+    *, actor: User, membership: Membership, to: MembershipStatus, note: str
+) -> Membership:
+    if membership.role != Role.READER:
+        raise ValidationError(_("Only reader registrations are approved here."))
+    if not selectors.permitted(actor, "reader.approve", membership.institution):
+        raise PermissionDenied(_("You may not decide registrations for this library."))
+    with transaction.atomic():
+        updated = Membership.objects.filter(
+            id=membership.id, status=MembershipStatus.PENDING
+        ).update(status=to, decided_by=actor, decided_at=timezone.now(), decision_note=note)
+        if not updated:
+            raise ValidationError(_("This registration has already been decided."))
+    membership.refresh_from_db()
+    selectors.forget_memberships(membership.user)
+    return membership
+
+
+def reader_approve(*, actor: User, membership: Membership, note: str = "") -> Membership:
+    return _decide_registration(
+        actor=actor, membership=membership, to=MembershipStatus.ACTIVE, note=note
+    )
+
+
+def reader_reject(*, actor: User, membership: Membership, note: str = "") -> Membership:
+    return _decide_registration(
+        actor=actor, membership=membership, to=MembershipStatus.REJECTED, note=note
+    )
+
+
+@transaction.atomic
+def role_grant(
+    *,
+    user: User,
+    institution: Institution,
+    role: Role,
+    actor: User | None = None,
+    reader_category: str = "",
+    department: str = "",
+) -> Membership:
+    """Give someone a role. With an actor, the actor must be allowed to grant it.
+
+    Without an actor the call comes from a trusted script (setup, demo data, the centre's
+    command line), never from a page.
+    """
+    if actor is not None:
+        grantable = role in (Role.READER, Role.ILL_STAFF) or selectors.has_any_role(
+            actor, Role.CENTRE_ADMIN
+        )
+        if not grantable or not selectors.permitted(actor, "staff.grant", institution):
+            raise PermissionDenied(_("You may not grant this role here."))
+    if role == Role.READER and reader_category not in ReaderCategory.values:
+        raise ValidationError(_("Choose a reader category."))
+    try:
+        with transaction.atomic():
+            membership, _created = Membership.objects.update_or_create(
+                user=user,
+                institution=institution,
+                role=role,
+                defaults={
+                    "status": MembershipStatus.ACTIVE,
+                    "reader_category": reader_category,
+                    "department": department,
+                    "decided_by": actor,
+                    "decided_at": timezone.now(),
+                },
+            )
+    except IntegrityError as exc:  # a concurrent grant of the same role
+        raise ValidationError(_("This role was granted at the same moment; reload.")) from exc
+    selectors.forget_memberships(user)
+    return membership

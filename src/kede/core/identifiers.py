@@ -1,0 +1,39 @@
+"""Standard identifiers, checked and written one way. Pure: no Django."""
+
+from __future__ import annotations
+
+import re
+
+from stdnum import isbn as stdisbn
+from stdnum import issn as stdissn
+from stdnum.exceptions import ValidationError as StdnumError
+
+_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+_DOI_PREFIXES = ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "doi:")
+
+
+def normalise_isbn(raw: str) -> str | None:
+    """ISBN-13 without hyphens, or None when `raw` is not a valid ISBN-10/13."""
+    candidate = raw.strip().split(" ")[0].strip("()")
+    try:
+        return stdisbn.to_isbn13(stdisbn.validate(candidate))
+    except StdnumError:
+        return None
+
+
+def normalise_issn(raw: str) -> str | None:
+    """ISSN as NNNN-NNNC, or None when `raw` is not a valid ISSN."""
+    try:
+        return stdissn.format(stdissn.validate(raw.strip().split(" ")[0]))
+    except StdnumError:
+        return None
+
+
+def normalise_doi(raw: str) -> str | None:
+    """A DOI as '10.xxxx/suffix' (resolver prefixes removed), or None when it is not one."""
+    text = raw.strip()
+    for prefix in _DOI_PREFIXES:
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    return text if _DOI.match(text) else None

@@ -1,0 +1,204 @@
+"""Copies: accept an upload, keep it, hand it to the right person a limited number of times,
+then delete it."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kede.accounts import selectors as people
+from kede.accounts.models import User
+from kede.delivery.checks import CopyRejected, check_pdf
+from kede.delivery.models import DeliveredCopy, DownloadLog
+
+logger = logging.getLogger(__name__)
+_LINK_SALT = "kede.delivery.copy-link"
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    name: str
+    data: bytes
+    pages: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    checked: CheckedUpload
+    path: str
+
+
+def rejection_message(exc: CopyRejected) -> str:
+    mb = 1024 * 1024
+    messages = {
+        "empty": _("The file is empty."),
+        "too_large": _("The file is %(size).1f MB; the limit is %(limit).0f MB.")
+        % {"size": exc.params.get("size", 0) / mb, "limit": exc.params.get("limit", 0) / mb},
+        "not_pdf": _("The file is not a PDF. Upload the copy as a PDF file."),
+        "encrypted": _("The PDF is password-protected; upload it without a password."),
+        "damaged": _("The PDF is damaged and cannot be opened (%(detail)s).")
+        % {"detail": exc.params.get("detail", "")},
+        "no_pages": _("The PDF has no pages."),
+    }
+    return messages.get(exc.code, _("The file cannot be delivered."))
+
+
+def copy_check_upload(upload: UploadedFile) -> CheckedUpload:
+    """Read and check an upload; raise ValidationError with the reason it cannot be used."""
+    limit = settings.KEDE_MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > limit:
+        exc = CopyRejected("too_large", size=upload.size, limit=limit)
+        raise ValidationError({"file": rejection_message(exc)})
+    data = upload.read(limit + 1)
+    try:
+        facts = check_pdf(data, max_bytes=limit)
+    except CopyRejected as exc:
+        raise ValidationError({"file": rejection_message(exc)}) from exc
+    name = (upload.name or "copy.pdf").rsplit("/", 1)[-1][:200]
+    return CheckedUpload(
+        name=name, data=data, pages=facts.pages, sha256=hashlib.sha256(data).hexdigest()
+    )
+
+
+def copy_save_file(checked: CheckedUpload) -> StoredFile:
+    today = timezone.localdate()
+    path = default_storage.save(
+        f"copies/{today:%Y/%m}/{checked.sha256[:16]}.pdf", ContentFile(checked.data)
+    )
+    return StoredFile(checked=checked, path=path)
+
+
+def copy_discard_file(stored: StoredFile) -> None:
+    try:
+        default_storage.delete(stored.path)
+    except OSError:
+        logger.exception("could not remove unused upload %s", stored.path)
+
+
+def copy_record(*, supply, stored: StoredFile, actor: User) -> DeliveredCopy:
+    """Record a stored copy against the request. Call inside the delivering transaction."""
+    now = timezone.now()
+    return DeliveredCopy.objects.create(
+        request=supply.request,
+        supply=supply,
+        file=stored.path,
+        original_name=stored.checked.name,
+        size=len(stored.checked.data),
+        pages=stored.checked.pages,
+        sha256=stored.checked.sha256,
+        uploaded_by=actor,
+        uploaded_at=now,
+        download_limit=settings.KEDE_DOWNLOAD_LIMIT,
+        expires_at=now + datetime.timedelta(days=settings.KEDE_DOWNLOAD_DAYS),
+    )
+
+
+def copy_link(copy: DeliveredCopy) -> str:
+    token = signing.dumps({"c": copy.id, "r": copy.request.reader_id}, salt=_LINK_SALT)
+    return reverse("portal:copy-download", kwargs={"copy_id": copy.id, "token": token})
+
+
+def copy_notify_reader(*, copy: DeliveredCopy) -> None:
+    """Queue the reader's mail in the same transaction as the delivery: both or neither."""
+    from kede.delivery.tasks import send_copy_ready_mail
+
+    send_copy_ready_mail.enqueue(copy_id=copy.id, attempt=1)
+
+
+class DownloadRefused(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def refusal_message(code: str) -> str:
+    return {
+        "bad_link": _("This download link is not valid. Use the link in your mail or on the request page."),
+        "not_yours": _("This copy was delivered to someone else."),
+        "deleted": _("This copy has been deleted: its download period or limit is over."),
+        "expired": _("This copy's download period is over."),
+        "used_up": _("This copy has been downloaded as many times as allowed."),
+    }.get(code, _("This copy cannot be downloaded."))
+
+
+def _may_download(actor: User, copy: DeliveredCopy) -> bool:
+    request = copy.request
+    if request.reader_id == actor.id:
+        return True
+    return people.permitted(actor, "copy.download", request.requester, as_staff=True)
+
+
+def copy_download(*, actor: User, copy_id: int, token: str, ip: str | None) -> DeliveredCopy:
+    """Count one download by `actor` through a signed link, or say why not. Every try is logged."""
+    copy = DeliveredCopy.objects.select_related("request").filter(id=copy_id).first()
+    if copy is None:
+        raise DownloadRefused("bad_link")
+    outcome = "ok"
+    try:
+        try:
+            payload = signing.loads(token, salt=_LINK_SALT)
+        except signing.BadSignature:
+            raise DownloadRefused("bad_link") from None
+        if payload.get("c") != copy.id or payload.get("r") != copy.request.reader_id:
+            raise DownloadRefused("bad_link")
+        if not _may_download(actor, copy):
+            raise DownloadRefused("not_yours")
+        now = timezone.now()
+        if copy.deleted_at is not None:
+            raise DownloadRefused("deleted")
+        if now >= copy.expires_at:
+            raise DownloadRefused("expired")
+        counted = DeliveredCopy.objects.filter(
+            id=copy.id,
+            deleted_at__isnull=True,
+            expires_at__gt=now,
+            downloads__lt=F("download_limit"),
+        ).update(downloads=F("downloads") + 1)
+        if not counted:
+            raise DownloadRefused("used_up")
+    except DownloadRefused as exc:
+        outcome = exc.code
+        raise
+    finally:
+        DownloadLog.objects.create(copy=copy, user=actor, ip=ip, outcome=outcome)
+    copy.refresh_from_db()
+    from kede.ill.services import request_copy_received
+
+    request_copy_received(actor=actor, request=copy.request)
+    return copy
+
+
+def copies_purge_expired(now: datetime.datetime | None = None) -> int:
+    """Delete the files of copies past their period or limit. Safe to run twice at once."""
+    now = now or timezone.now()
+    due = DeliveredCopy.objects.filter(deleted_at__isnull=True).filter(
+        Q(expires_at__lte=now) | Q(downloads__gte=F("download_limit"))
+    )
+    purged = 0
+    for copy in due.iterator():
+        reason = "used_up" if copy.downloads >= copy.download_limit else "expired"
+        try:
+            default_storage.delete(copy.file.name)
+        except OSError:
+            logger.exception("could not delete copy file %s; will retry", copy.file.name)
+            continue
+        with transaction.atomic():
+            purged += DeliveredCopy.objects.filter(id=copy.id, deleted_at__isnull=True).update(
+                deleted_at=now, deleted_reason=reason
+            )
+    return purged

@@ -1,0 +1,147 @@
+"""Requests for copies and loans, on both sides, and their history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from kede.catalog.models import Work
+from kede.consortium.models import Institution
+from kede.ill.states import RequesterState as R
+from kede.ill.states import SupplierState as S
+
+
+class ServiceType(models.TextChoices):
+    COPY = "copy", _("Copy of an article or chapter")
+    LOAN = "loan", _("Loan of a book")
+
+
+class RequesterStatus(models.TextChoices):
+    SUBMITTED = R.SUBMITTED, _("Submitted")
+    SENT = R.SENT, _("Sent to a supplying library")
+    IN_PROCESS = R.IN_PROCESS, _("Being supplied")
+    DELIVERED = R.DELIVERED, _("Ready to download")
+    COMPLETED = R.COMPLETED, _("Completed")
+    CANCELLED = R.CANCELLED, _("Cancelled")
+    UNFILLED = R.UNFILLED, _("Could not be supplied")
+
+
+class SupplierStatus(models.TextChoices):
+    RECEIVED = S.RECEIVED, _("To review")
+    WILL_SUPPLY = S.WILL_SUPPLY, _("Will supply")
+    DELIVERED = S.DELIVERED, _("Delivered")
+    UNFILLED = S.UNFILLED, _("Cannot supply")
+    CANCELLED = S.CANCELLED, _("Cancelled by requester")
+
+
+class UnfilledReason(models.TextChoices):
+    # The ISO 18626 ReasonUnfilled values a supplier most often gives.
+    NOT_HELD = "not_held", _("Not held")
+    NOT_ON_SHELF = "not_on_shelf", _("Not on shelf")
+    NOT_AVAILABLE = "not_available", _("Not available for interlibrary loan")
+    POOR_CONDITION = "poor_condition", _("Too fragile or damaged to copy")
+    COPYRIGHT = "copyright", _("Copyright does not allow it")
+    OTHER = "other", _("Other reason")
+
+
+class Request(models.Model):
+    """The requester side: a reader's request, owned by the reader's library."""
+
+    number = models.CharField(_("request number"), max_length=20, unique=True, null=True)
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ill_requests"
+    )
+    requester = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="borrowing_requests"
+    )
+    service_type = models.CharField(
+        _("service"), max_length=8, choices=ServiceType.choices, default=ServiceType.COPY
+    )
+    state = models.CharField(
+        _("status"), max_length=16, choices=RequesterStatus.choices, default=R.SUBMITTED
+    )
+    work = models.ForeignKey(Work, on_delete=models.SET_NULL, null=True, blank=True)
+    # The citation, as the reader gave it.
+    title = models.CharField(_("article or chapter title"), max_length=1000)
+    author = models.CharField(_("author"), max_length=500, blank=True)
+    container_title = models.CharField(_("journal or book"), max_length=1000, blank=True)
+    volume = models.CharField(_("volume"), max_length=50, blank=True)
+    issue = models.CharField(_("issue"), max_length=50, blank=True)
+    year = models.CharField(_("year"), max_length=4, blank=True)
+    pages = models.CharField(_("pages"), max_length=50, blank=True)
+    issn = models.CharField(_("ISSN"), max_length=9, blank=True)
+    isbn = models.CharField(_("ISBN"), max_length=17, blank=True)
+    doi = models.CharField(_("DOI"), max_length=200, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    needed_by = models.DateField(_("needed by"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("request")
+        verbose_name_plural = _("requests")
+        indexes = [
+            models.Index(fields=["requester", "state"]),
+            models.Index(fields=["reader", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number or self.pk}: {self.title[:60]}"
+
+
+class SupplyRequest(models.Model):
+    """The supplier side: the request as one supplying library sees and answers it."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="supplies")
+    supplier = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="lending_requests"
+    )
+    position = models.PositiveSmallIntegerField(_("place in rota"))
+    state = models.CharField(
+        _("status"), max_length=16, choices=SupplierStatus.choices, default=S.RECEIVED
+    )
+    reason = models.CharField(
+        _("reason"), max_length=32, choices=UnfilledReason.choices, blank=True
+    )
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("supply request")
+        verbose_name_plural = _("supply requests")
+        constraints = [
+            models.UniqueConstraint(fields=["request", "supplier"], name="uniq_supply_supplier"),
+            models.UniqueConstraint(fields=["request", "position"], name="uniq_supply_position"),
+        ]
+        indexes = [models.Index(fields=["supplier", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.request} → {self.supplier.code}"
+
+
+class RequestEvent(models.Model):
+    """One state change (or note) on either side: the history readers and librarians see."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="events")
+    supply = models.ForeignKey(
+        SupplyRequest, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    side = models.CharField(max_length=10)  # "requester" or "supplier"
+    action = models.CharField(max_length=32)
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("request event")
+        verbose_name_plural = _("request events")

@@ -1,0 +1,72 @@
+"""Reads of requests, always scoped to the caller.
+
+A request is shared by design: the reader who made it, the requester library's staff, and the
+staff of every library it was sent to. A supplier's staff see the citation and the requesting
+library, never the reader. Anyone else is told the request does not exist.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from kede.accounts.selectors import AnyUser, institutions_for
+from kede.ill.models import Request, RequestEvent, SupplyRequest
+from kede.ill.states import SUPPLIER_OPEN
+
+
+def requests_of_reader(user: AnyUser) -> QuerySet[Request]:
+    if not user.is_authenticated:
+        return Request.objects.none()
+    return (
+        Request.objects.filter(reader=user)
+        .select_related("requester")
+        .order_by("-created_at", "-id")
+    )
+
+
+def borrowing_requests_for(user: AnyUser) -> QuerySet[Request]:
+    """Requests of readers of the libraries the caller works for."""
+    return (
+        Request.objects.filter(requester__in=institutions_for(user, "borrowing.view"))
+        .select_related("requester", "reader")
+        .order_by("-created_at", "-id")
+    )
+
+
+def supply_requests_for(user: AnyUser) -> QuerySet[SupplyRequest]:
+    """Requests sent to the libraries the caller answers for."""
+    return (
+        SupplyRequest.objects.filter(supplier__in=institutions_for(user, "supply.view"))
+        .select_related("request", "request__requester", "supplier")
+        .order_by("created_at", "id")
+    )
+
+
+def incoming_queue(user: AnyUser) -> QuerySet[SupplyRequest]:
+    return supply_requests_for(user).filter(state__in=SUPPLIER_OPEN)
+
+
+def access_request_as_reader(user: AnyUser, request_id: int) -> Request:
+    return requests_of_reader(user).get(id=request_id)
+
+
+def access_request_as_staff(user: AnyUser, request_id: int) -> Request:
+    """A request the caller's library made; 'missing' and 'not yours' look the same."""
+    return borrowing_requests_for(user).get(id=request_id)
+
+
+def access_supply_request(user: AnyUser, supply_id: int) -> SupplyRequest:
+    return supply_requests_for(user).get(id=supply_id)
+
+
+def request_history(request: Request) -> QuerySet[RequestEvent]:
+    return request.events.select_related("actor", "institution").order_by("at", "id")
+
+
+def supply_history(supply: SupplyRequest) -> QuerySet[RequestEvent]:
+    """What the supplier may see: its own side's events and the requester's public steps."""
+    return (
+        supply.request.events.filter(Q(supply=supply) | Q(side="requester", supply__isnull=True))
+        .select_related("institution")
+        .order_by("at", "id")
+    )

@@ -1,0 +1,101 @@
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from kede.core.identifiers import normalise_doi, normalise_isbn, normalise_issn
+from kede.ill.models import UnfilledReason
+
+_PAGES = re.compile(r"^[0-9A-Za-z]+(\s*[-–]\s*[0-9A-Za-z]+)?(\s*,\s*[0-9A-Za-z]+(\s*[-–]\s*[0-9A-Za-z]+)?)*$")
+
+
+class CitationForm(forms.Form):
+    title = forms.CharField(label=_("Article or chapter title"), max_length=1000)
+    author = forms.CharField(label=_("Author"), max_length=500, required=False)
+    container_title = forms.CharField(label=_("Journal or book"), max_length=1000, required=False)
+    volume = forms.CharField(label=_("Volume"), max_length=50, required=False)
+    issue = forms.CharField(label=_("Issue"), max_length=50, required=False)
+    year = forms.CharField(label=_("Year"), max_length=4, required=False)
+    pages = forms.CharField(label=_("Pages"), max_length=50, required=False,
+                            help_text=_("e.g. 45-67"))  # fmt: skip
+    issn = forms.CharField(label=_("ISSN"), max_length=20, required=False)
+    isbn = forms.CharField(label=_("ISBN"), max_length=20, required=False)
+    doi = forms.CharField(label=_("DOI"), max_length=200, required=False)
+    note = forms.CharField(label=_("Note to the library"), required=False,
+                           widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)  # fmt: skip
+
+    def clean_year(self) -> str:
+        year = self.cleaned_data["year"].strip()
+        if not year:
+            return ""
+        this_year = timezone.localdate().year
+        if not year.isdigit() or not 1400 <= int(year) <= this_year + 1:
+            raise ValidationError(
+                _("Give the year as four digits, between 1400 and %(max)s.") % {"max": this_year + 1}
+            )
+        return year
+
+    def clean_pages(self) -> str:
+        pages = self.cleaned_data["pages"].strip()
+        if pages and not _PAGES.match(pages):
+            raise ValidationError(_("Give pages as a number or a range, e.g. 45-67 or 3, 9-12."))
+        return pages
+
+    def clean_issn(self) -> str:
+        raw = self.cleaned_data["issn"].strip()
+        if not raw:
+            return ""
+        issn = normalise_issn(raw)
+        if issn is None:
+            raise ValidationError(
+                _("“%(value)s” is not a valid ISSN: it has 8 characters, the last a check digit "
+                  "(e.g. 0028-0836).") % {"value": raw}  # fmt: skip
+            )
+        return issn
+
+    def clean_isbn(self) -> str:
+        raw = self.cleaned_data["isbn"].strip()
+        if not raw:
+            return ""
+        isbn = normalise_isbn(raw)
+        if isbn is None:
+            raise ValidationError(
+                _("“%(value)s” is not a valid ISBN: check the 10 or 13 digits.") % {"value": raw}
+            )
+        return isbn
+
+    def clean_doi(self) -> str:
+        raw = self.cleaned_data["doi"].strip()
+        if not raw:
+            return ""
+        doi = normalise_doi(raw)
+        if doi is None:
+            raise ValidationError(
+                _("“%(value)s” is not a DOI: a DOI starts with 10. and has a slash, "
+                  "e.g. 10.1000/xyz123.") % {"value": raw}  # fmt: skip
+            )
+        return doi
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not any(data.get(f) for f in ("container_title", "issn", "isbn", "doi")):
+            raise ValidationError(
+                _("Say where it was published: the journal or book, or its ISSN, ISBN or DOI.")
+            )
+        return data
+
+
+class RefuseForm(forms.Form):
+    reason = forms.ChoiceField(label=_("Why it cannot be supplied"), choices=UnfilledReason.choices)
+    note = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+
+class DeliverForm(forms.Form):
+    file = forms.FileField(label=_("Copy (PDF)"))
+    note = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+
+class CancelForm(forms.Form):
+    note = forms.CharField(label=_("Reason (optional)"), max_length=500, required=False)

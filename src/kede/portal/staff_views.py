@@ -1,0 +1,208 @@
+"""Librarian workbench: incoming and outgoing queues, answering requests, approving readers."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from kede.accounts import selectors as people
+from kede.accounts import services as people_services
+from kede.accounts.models import Membership, Role
+from kede.core.statemachine import TransitionError
+from kede.ill import selectors as ill
+from kede.ill import services as ill_services
+from kede.ill.models import Request, SupplyRequest
+from kede.ill.states import REQUESTER, STAFF, SUPPLIER
+from kede.portal.forms import CancelForm, DeliverForm, RefuseForm
+
+STAFF_ROLES = (Role.ILL_STAFF, Role.INSTITUTION_ADMIN, Role.REGION_ADMIN, Role.CENTRE_ADMIN)
+
+
+def _require_staff(request: HttpRequest) -> None:
+    if not people.has_any_role(request.user, *STAFF_ROLES):
+        raise PermissionDenied(_("This page is for library staff."))
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    _require_staff(request)
+    state = request.GET.get("state", "open")
+    incoming = ill.supply_requests_for(request.user)
+    incoming = ill.incoming_queue(request.user) if state == "open" else incoming.filter(state=state)
+    outgoing = ill.borrowing_requests_for(request.user)
+    return render(
+        request,
+        "staff/dashboard.html",
+        {
+            "state": state,
+            "incoming": Paginator(incoming, 50).get_page(request.GET.get("in")),
+            "outgoing": Paginator(outgoing, 50).get_page(request.GET.get("out")),
+            "registrations": people.reader_registrations_to_approve(request.user)[:50],
+            "supplier_states": SupplyRequest._meta.get_field("state").choices,
+        },
+    )
+
+
+def _supply_or_404(request: HttpRequest, supply_id: int) -> SupplyRequest:
+    try:
+        return ill.access_supply_request(request.user, supply_id)
+    except SupplyRequest.DoesNotExist:
+        raise Http404 from None
+
+
+@login_required
+@require_GET
+def supply_detail(request: HttpRequest, supply_id: int) -> HttpResponse:
+    supply = _supply_or_404(request, supply_id)
+    return _render_supply(request, supply)
+
+
+def _render_supply(
+    request: HttpRequest,
+    supply: SupplyRequest,
+    *,
+    refuse_form: RefuseForm | None = None,
+    deliver_form: DeliverForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    actions = SUPPLIER.actions_from(supply.state, [STAFF])
+    return render(
+        request,
+        "staff/supply_detail.html",
+        {
+            "supply": supply,
+            "req": supply.request,
+            "history": ill.supply_history(supply),
+            "actions": actions,
+            "refuse_form": refuse_form or RefuseForm(),
+            "deliver_form": deliver_form or DeliverForm(),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def supply_accept(request: HttpRequest, supply_id: int) -> HttpResponse:
+    supply = _supply_or_404(request, supply_id)
+    try:
+        ill_services.supply_accept(actor=request.user, supply=supply)
+    except (TransitionError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("You will supply request %(n)s.") % {"n": supply.request.number})
+    return redirect("portal:staff-supply", supply_id=supply.id)
+
+
+@login_required
+@require_POST
+def supply_refuse(request: HttpRequest, supply_id: int) -> HttpResponse:
+    supply = _supply_or_404(request, supply_id)
+    form = RefuseForm(request.POST)
+    if not form.is_valid():
+        return _render_supply(request, supply, refuse_form=form, status=400)
+    try:
+        ill_services.supply_refuse(actor=request.user, supply=supply, **form.cleaned_data)
+    except (TransitionError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Answered: cannot supply. The request moves on."))
+    return redirect("portal:staff-supply", supply_id=supply.id)
+
+
+@login_required
+@require_POST
+def supply_deliver(request: HttpRequest, supply_id: int) -> HttpResponse:
+    supply = _supply_or_404(request, supply_id)
+    form = DeliverForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _render_supply(request, supply, deliver_form=form, status=400)
+    try:
+        ill_services.supply_deliver(
+            actor=request.user, supply=supply, upload=form.cleaned_data["file"],
+            note=form.cleaned_data["note"],
+        )  # fmt: skip
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _render_supply(request, supply, deliver_form=form, status=400)
+    except (TransitionError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Copy delivered; the reader has been told."))
+    return redirect("portal:staff-supply", supply_id=supply.id)
+
+
+@login_required
+@require_GET
+def borrowing_detail(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        req = ill.access_request_as_staff(request.user, request_id)
+    except Request.DoesNotExist:
+        raise Http404 from None
+    return render(
+        request,
+        "staff/borrowing_detail.html",
+        {
+            "req": req,
+            "history": ill.request_history(req),
+            "supplies": req.supplies.select_related("supplier").order_by("position"),
+            "can_cancel": "cancel" in REQUESTER.actions_from(req.state, [STAFF]),
+            "cancel_form": CancelForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def borrowing_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        req = ill.access_request_as_staff(request.user, request_id)
+    except Request.DoesNotExist:
+        raise Http404 from None
+    form = CancelForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        ill_services.request_cancel(actor=request.user, request=req, note=note)
+    except (TransitionError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Request cancelled."))
+    return redirect("portal:staff-borrowing", request_id=req.id)
+
+
+@login_required
+@require_http_methods(["GET"])
+def readers(request: HttpRequest) -> HttpResponse:
+    _require_staff(request)
+    page = Paginator(people.readers_visible_to(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "staff/readers.html", {"page": page})
+
+
+@login_required
+@require_POST
+def reader_decide(request: HttpRequest, membership_id: int, decision: str) -> HttpResponse:
+    try:
+        membership = people.access_reader_membership(request.user, membership_id)
+    except Membership.DoesNotExist:
+        raise Http404 from None
+    service = {
+        "approve": people_services.reader_approve,
+        "reject": people_services.reader_reject,
+    }.get(decision)
+    if service is None:
+        raise Http404
+    try:
+        service(actor=request.user, membership=membership, note=request.POST.get("note", "")[:500])
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, _("Decision saved for %(name)s.") % {"name": membership.user})
+    return redirect("portal:staff-readers")

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from kede.portal import staff_views, views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("search/", views.search, name="search"),
+    path("works/<int:work_id>/", views.work_detail, name="work"),
+    path("requests/", views.my_requests, name="my-requests"),
+    path("requests/new/", views.request_new, name="request-new"),
+    path("requests/<int:request_id>/", views.request_detail, name="request-detail"),
+    path("requests/<int:request_id>/cancel/", views.request_cancel, name="request-cancel"),
+    path("files/<int:copy_id>/<str:token>/", views.copy_download, name="copy-download"),
+    path("staff/", staff_views.dashboard, name="staff"),
+    path("staff/supply/<int:supply_id>/", staff_views.supply_detail, name="staff-supply"),
+    path("staff/supply/<int:supply_id>/accept/", staff_views.supply_accept, name="staff-accept"),
+    path("staff/supply/<int:supply_id>/refuse/", staff_views.supply_refuse, name="staff-refuse"),
+    path("staff/supply/<int:supply_id>/deliver/", staff_views.supply_deliver,
+         name="staff-deliver"),  # fmt: skip
+    path("staff/requests/<int:request_id>/", staff_views.borrowing_detail,
+         name="staff-borrowing"),  # fmt: skip
+    path("staff/requests/<int:request_id>/cancel/", staff_views.borrowing_cancel,
+         name="staff-borrowing-cancel"),  # fmt: skip
+    path("staff/readers/", staff_views.readers, name="staff-readers"),
+    path("staff/readers/<int:membership_id>/<str:decision>/", staff_views.reader_decide,
+         name="staff-reader-decide"),  # fmt: skip
+]

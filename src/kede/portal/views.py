@@ -1,0 +1,172 @@
+"""Reader pages: search, a title and its holders, the request form, my requests, downloads."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from kede.accounts import selectors as people
+from kede.catalog import selectors as catalog
+from kede.catalog.models import Work
+from kede.core.statemachine import TransitionError
+from kede.delivery import services as delivery
+from kede.ill import selectors as ill
+from kede.ill import services as ill_services
+from kede.ill.models import Request
+from kede.ill.states import REQUESTER, READER
+from kede.portal.forms import CancelForm, CitationForm
+
+PAGE_SIZE = 20
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    recent = ill.requests_of_reader(request.user)[:5] if request.user.is_authenticated else []
+    return render(request, "portal/home.html", {"recent": recent})
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:300]
+    page = None
+    if query:
+        page = Paginator(catalog.works_search(query), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "portal/search.html", {"query": query, "page": page})
+
+
+@require_GET
+def work_detail(request: HttpRequest, work_id: int) -> HttpResponse:
+    try:
+        work = catalog.work_get(work_id)
+    except Work.DoesNotExist:
+        raise Http404 from None
+    return render(
+        request,
+        "portal/work.html",
+        {"work": work, "holdings": catalog.work_holdings(work)},
+    )
+
+
+def _initial_citation(work: Work | None) -> dict:
+    if work is None:
+        return {}
+    if work.format == "serial":
+        return {"container_title": work.title, "issn": work.issn}
+    return {"container_title": work.title, "isbn": work.isbn, "author": work.author,
+            "year": work.year}  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_new(request: HttpRequest) -> HttpResponse:
+    membership = people.reader_membership(request.user)
+    if membership is None:
+        return render(request, "portal/not_reader.html", status=403)
+    work = None
+    if work_id := request.GET.get("work") or request.POST.get("work"):
+        work = Work.objects.filter(id=work_id).first() if str(work_id).isdigit() else None
+    form = CitationForm(request.POST or None, initial=_initial_citation(work))
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = ill_services.request_submit(
+                actor=request.user,
+                citation=ill_services.Citation(**form.cleaned_data),
+                work=work,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Request %(number)s sent.") % {"number": created.number})
+            return redirect("portal:request-detail", request_id=created.id)
+    return render(
+        request, "portal/request_form.html", {"form": form, "work": work, "membership": membership}
+    )
+
+
+@login_required
+@require_GET
+def my_requests(request: HttpRequest) -> HttpResponse:
+    page = Paginator(ill.requests_of_reader(request.user), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "portal/my_requests.html", {"page": page})
+
+
+@login_required
+@require_GET
+def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        ill_request = ill.access_request_as_reader(request.user, request_id)
+    except Request.DoesNotExist:
+        raise Http404 from None
+    copies = [(c, delivery.copy_link(c)) for c in ill_request.copies.order_by("-uploaded_at")]
+    return render(
+        request,
+        "portal/request_detail.html",
+        {
+            "req": ill_request,
+            "history": ill.request_history(ill_request).filter(side="requester"),
+            "copies": copies,
+            "can_cancel": "cancel" in REQUESTER.actions_from(ill_request.state, [READER]),
+            "cancel_form": CancelForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def request_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        ill_request = ill.access_request_as_reader(request.user, request_id)
+    except Request.DoesNotExist:
+        raise Http404 from None
+    form = CancelForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        ill_services.request_cancel(actor=request.user, request=ill_request, note=note)
+    except (TransitionError, PermissionDenied) as exc:
+        messages.error(request, _("The request could not be cancelled: %(why)s") % {"why": exc})
+    else:
+        messages.success(request, _("Request cancelled."))
+    return redirect("portal:request-detail", request_id=ill_request.id)
+
+
+@login_required
+@require_GET
+def copy_download(request: HttpRequest, copy_id: int, token: str) -> HttpResponse:
+    try:
+        copy = delivery.copy_download(
+            actor=request.user, copy_id=copy_id, token=token, ip=client_ip(request)
+        )
+    except delivery.DownloadRefused as exc:
+        return render(
+            request,
+            "portal/download_refused.html",
+            {"message": delivery.refusal_message(exc.code)},
+            status=410 if exc.code in {"deleted", "expired", "used_up"} else 403,
+        )
+    try:
+        handle = copy.file.open("rb")
+    except (OSError, ObjectDoesNotExist):
+        return render(
+            request,
+            "portal/download_refused.html",
+            {"message": _("The file could not be read from storage; your library has been told.")},
+            status=503,
+        )
+    response = FileResponse(
+        handle, as_attachment=True, filename=f"{copy.request.number}.pdf",
+        content_type="application/pdf",
+    )  # fmt: skip
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,17 @@
+"""Settings for the test suite: the real ones, made quick and kept in a throw-away folder."""
+
+import os
+import tempfile
+
+os.environ.setdefault("KEDE_INSTANCE_DIR", tempfile.mkdtemp(prefix="kede-test-"))
+
+from kede.settings import *  # noqa: E402, F403
+from kede.settings import DATABASES, INSTANCE_DIR  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303 — tests only
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: threads in the concurrency and browser tests each get their own
+    # connection to the same database, as separate processes do in production.
+    DATABASES["default"]["TEST"] = {"NAME": str(INSTANCE_DIR / "test.sqlite3")}

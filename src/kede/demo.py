@@ -158,10 +158,14 @@ def _build_network() -> list[tuple[Institution, int]]:
 @transaction.atomic
 def _build_people(institutions: Iterable[Institution]) -> None:
     by_code = {i.code: i for i in institutions}
-    admin = _user("admin", "联盟中心管理员", "admin@kede.localhost", is_staff=True, is_superuser=True)
+    admin = _user(
+        "admin", "联盟中心管理员", "admin@kede.localhost", is_staff=True, is_superuser=True
+    )
     role_grant(user=admin, institution=by_code["PKU"], role=Role.CENTRE_ADMIN)
     for n, (code, inst) in enumerate(by_code.items()):
-        staff = _user(f"staff.{code.lower()}", f"{inst.name}馆际互借员", f"ill@{code.lower()}.kede.localhost")
+        staff = _user(
+            f"staff.{code.lower()}", f"{inst.name}馆际互借员", f"ill@{code.lower()}.kede.localhost"
+        )
         role_grant(user=staff, institution=inst, role=Role.ILL_STAFF)
         reader = _user(
             f"reader.{code.lower()}",

@@ -129,6 +129,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = INSTANCE_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(env.get_str("KEDE_MEDIA_ROOT", str(INSTANCE_DIR / "files")))
 STORAGES = {

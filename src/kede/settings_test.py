@@ -5,10 +5,10 @@ import tempfile
 
 os.environ.setdefault("KEDE_INSTANCE_DIR", tempfile.mkdtemp(prefix="kede-test-"))
 
-from kede.settings import *  # noqa: E402, F403
-from kede.settings import DATABASES, INSTANCE_DIR  # noqa: E402
+from kede.settings import *  # noqa: F403
+from kede.settings import DATABASES, INSTANCE_DIR
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303 — tests only
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

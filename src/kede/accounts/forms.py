@@ -24,9 +24,7 @@ class RegistrationForm(forms.Form):
     reader_category = forms.ChoiceField(label=_("You are"), choices=ReaderCategory.choices)
     department = forms.CharField(label=_("Department"), max_length=200, required=False)
     password1 = forms.CharField(label=_("Password"), widget=forms.PasswordInput, strip=False)
-    password2 = forms.CharField(
-        label=_("Password again"), widget=forms.PasswordInput, strip=False
-    )
+    password2 = forms.CharField(label=_("Password again"), widget=forms.PasswordInput, strip=False)
 
     def clean_username(self) -> str:
         username = self.cleaned_data["username"]

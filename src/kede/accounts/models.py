@@ -61,7 +61,10 @@ class Membership(models.Model):
     )
     role = models.CharField(_("role"), max_length=32, choices=Role.choices)
     status = models.CharField(
-        _("status"), max_length=16, choices=MembershipStatus.choices, default=MembershipStatus.ACTIVE
+        _("status"),
+        max_length=16,
+        choices=MembershipStatus.choices,
+        default=MembershipStatus.ACTIVE,
     )
     reader_category = models.CharField(
         _("reader category"), max_length=16, choices=ReaderCategory.choices, blank=True

@@ -29,9 +29,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "borrowing.view": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN}),
     # People
     "reader.view": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN, R.REGION_ADMIN, R.CENTRE_ADMIN}),
-    "reader.approve": frozenset(
-        {R.ILL_STAFF, R.INSTITUTION_ADMIN, R.REGION_ADMIN, R.CENTRE_ADMIN}
-    ),
+    "reader.approve": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN, R.REGION_ADMIN, R.CENTRE_ADMIN}),
     "staff.grant": frozenset({R.INSTITUTION_ADMIN, R.CENTRE_ADMIN}),
     # The network
     "institution.manage": frozenset({R.CENTRE_ADMIN}),

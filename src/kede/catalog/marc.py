@@ -10,6 +10,7 @@ import gzip
 import io
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,9 +73,9 @@ def clean(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Search key: compatibility-normalised, case-folded, accents stripped."""
+    """Search key: compatibility-normalised, case-folded, accents and hyphens stripped."""
     decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch) and ch != "-")
     return " ".join(stripped.casefold().split())
 
 
@@ -120,10 +121,22 @@ def bib_from_record(record: pymarc.Record) -> BibRecord:
         language = fixed.data[35:38].strip(" |")
     if not year and (m := _YEAR.search(date_text)):
         year = m.group(1)
-    isbns = [n for f in record.get_fields("020") for a in f.get_subfields("a") if (n := normalise_isbn(a))]
-    issns = [n for f in record.get_fields("022") for a in f.get_subfields("a") if (n := normalise_issn(a))]
-    call_number = _subfields(record, "050", "ab") or _subfields(record, "090", "ab") or _subfields(
-        record, "852", "hi"
+    isbns = [
+        n
+        for f in record.get_fields("020")
+        for a in f.get_subfields("a")
+        if (n := normalise_isbn(a))
+    ]
+    issns = [
+        n
+        for f in record.get_fields("022")
+        for a in f.get_subfields("a")
+        if (n := normalise_issn(a))
+    ]
+    call_number = (
+        _subfields(record, "050", "ab")
+        or _subfields(record, "090", "ab")
+        or _subfields(record, "852", "hi")
     )
     return BibRecord(
         local_id=local_id,
@@ -149,7 +162,11 @@ def _open_bytes(path: Path) -> bytes:
 
 def read_marc_file(path: Path) -> Iterator[ReadResult]:
     """Every record of a MARC21 (ISO 2709) or MARCXML file, good or bad, in order."""
-    data = _open_bytes(path)
+    try:
+        data = _open_bytes(path)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        yield ReadResult(1, error=f"unreadable file: {exc}")
+        return
     if data.lstrip()[:1] == b"<":
         yield from _read_xml(data)
     else:
@@ -158,6 +175,13 @@ def read_marc_file(path: Path) -> Iterator[ReadResult]:
 
 def _read_binary(data: bytes) -> Iterator[ReadResult]:
     reader = pymarc.MARCReader(io.BytesIO(data), to_unicode=True, force_utf8=False, permissive=True)
+    with warnings.catch_warnings():
+        # pymarc warns about odd subfield codes it still reads; the record is kept as read.
+        warnings.simplefilter("ignore")
+        yield from _convert_all(reader)
+
+
+def _convert_all(reader: pymarc.MARCReader) -> Iterator[ReadResult]:
     for position, record in enumerate(reader, start=1):
         if record is None:
             yield ReadResult(position, error=f"unreadable: {reader.current_exception}")
@@ -171,7 +195,7 @@ def _read_xml(data: bytes) -> Iterator[ReadResult]:
         return
     try:
         records = pymarc.parse_xml_to_array(io.BytesIO(data))
-    except Exception as exc:  # noqa: BLE001 — the SAX parser raises many kinds
+    except Exception as exc:
         yield ReadResult(1, error=f"unreadable XML: {exc}")
         return
     for position, record in enumerate(records, start=1):
@@ -183,5 +207,5 @@ def _convert(position: int, record: pymarc.Record) -> ReadResult:
         return ReadResult(position, record=bib_from_record(record))
     except MarcError as exc:
         return ReadResult(position, error=str(exc))
-    except Exception as exc:  # noqa: BLE001 — a record broken in a way we did not foresee
+    except Exception as exc:
         return ReadResult(position, error=f"unusable: {exc.__class__.__name__}: {exc}")

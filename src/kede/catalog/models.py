@@ -31,9 +31,7 @@ class Work(models.Model):
 
 class Holding(models.Model):
     work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="holdings")
-    institution = models.ForeignKey(
-        Institution, on_delete=models.CASCADE, related_name="holdings"
-    )
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="holdings")
     local_id = models.CharField(_("local record id"), max_length=100)
     call_number = models.CharField(_("call number"), max_length=200, blank=True)
 

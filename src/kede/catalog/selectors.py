@@ -16,7 +16,7 @@ def works_search(query: str) -> QuerySet[Work]:
     The foundation's simple search; the union-catalogue work puts a ranked index behind the
     same function.
     """
-    terms = fold(query).replace("-", "").split()[:MAX_TERMS]
+    terms = fold(query).split()[:MAX_TERMS]
     if not terms:
         return Work.objects.none()
     works = Work.objects.all()

@@ -132,9 +132,7 @@ class ServiceProfile(models.Model):
     supplies_copies = models.BooleanField(_("supplies copies"), default=True)
     lends_books = models.BooleanField(_("lends books"), default=True)
     proxy_search = models.BooleanField(_("proxy search"), default=False)
-    response_days = models.PositiveSmallIntegerField(
-        _("answers within (business days)"), default=2
-    )
+    response_days = models.PositiveSmallIntegerField(_("answers within (business days)"), default=2)
     # Weekday (0 = Monday) -> list of "HH:MM-HH:MM" spans; a weekday missing is closed.
     opening_hours = models.JSONField(_("service hours"), default=dict, blank=True)
     notes = models.TextField(_("notes"), blank=True)

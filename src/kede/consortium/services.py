@@ -145,7 +145,9 @@ def institution_add(
     for role in roles:
         InstitutionRole.objects.get_or_create(institution=institution, role=role)
     for agency in agencies or []:
-        AgencyId.objects.get_or_create(institution=institution, type=agency.type, value=agency.value)
+        AgencyId.objects.get_or_create(
+            institution=institution, type=agency.type, value=agency.value
+        )
     ServiceProfile.objects.update_or_create(
         institution=institution,
         defaults={

@@ -73,7 +73,7 @@ class StateMachine:
         return t
 
     def actions_from(self, state: str, actor_kinds: Iterable[str] | None = None) -> list[str]:
-        """Actions that can start from `state`, optionally only those one of `actor_kinds` may fire."""
+        """Actions that can start from `state`; with `actor_kinds`, only those they may fire."""
         kinds = None if actor_kinds is None else set(actor_kinds)
         return [
             t.action

@@ -128,7 +128,9 @@ class DownloadRefused(Exception):
 
 def refusal_message(code: str) -> str:
     return {
-        "bad_link": _("This download link is not valid. Use the link in your mail or on the request page."),
+        "bad_link": _(
+            "This download link is not valid. Use the link in your mail or on the request page."
+        ),
         "not_yours": _("This copy was delivered to someone else."),
         "deleted": _("This copy has been deleted: its download period or limit is over."),
         "expired": _("This copy's download period is over."),

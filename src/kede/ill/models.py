@@ -48,7 +48,7 @@ class UnfilledReason(models.TextChoices):
 class Request(models.Model):
     """The requester side: a reader's request, owned by the reader's library."""
 
-    number = models.CharField(_("request number"), max_length=20, unique=True, null=True)
+    number = models.CharField(_("request number"), max_length=20, unique=True, null=True)  # noqa: DJ001 — set just after insert
     reader = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ill_requests"
     )

@@ -50,14 +50,17 @@ def _apply(
     actor_kind: str,
     note: str = "",
     supply: SupplyRequest | None = None,
-    **fields: object,
+    fields: dict[str, object] | None = None,
 ) -> RequestEvent:
     """The one way a request's state changes. Call inside a transaction."""
     transition = machine.transition(obj.state, action)
     if actor_kind not in transition.actors:
         raise PermissionDenied(_("You may not do this to the request."))
-    updated = type(obj).objects.filter(pk=obj.pk, state=obj.state).update(
-        state=transition.target, updated_at=timezone.now(), **fields
+    fields = fields or {}
+    updated = (
+        type(obj)
+        .objects.filter(pk=obj.pk, state=obj.state)
+        .update(state=transition.target, updated_at=timezone.now(), **fields)
     )
     if not updated:
         raise TransitionConflict(_("Someone else changed this request first; reload it."))
@@ -80,7 +83,13 @@ def _apply(
 
 
 def _fresh(obj: Stateful) -> Stateful:
-    """Re-read the row inside the transaction so the state we check is the current one."""
+    """Lock the request and re-read `obj` inside the transaction.
+
+    Every change to either side locks the requester-side row first, so two actors working on
+    the same request queue one behind the other (and never deadlock) instead of interleaving.
+    """
+    request_id = obj.request_id if isinstance(obj, SupplyRequest) else obj.pk
+    list(Request.objects.select_for_update().filter(pk=request_id).values_list("pk"))
     return type(obj).objects.select_related(*_RELATED[type(obj)]).get(pk=obj.pk)
 
 
@@ -227,11 +236,10 @@ def supply_refuse(
     supply = _fresh(supply)
     _check_supplier_staff(actor, supply, "supply.refuse")
     _apply(supply, machine=SUPPLIER, action="refuse", actor=actor, actor_kind=STAFF, note=note,
-           reason=reason)  # fmt: skip
+           fields={"reason": reason, "note": note})  # fmt: skip
     request = _fresh(supply.request)
     reasons = [
-        f"{s.supplier.name}: {UnfilledReason(s.reason).label}"
-        + (f" ({s.note})" if s.note else "")
+        f"{s.supplier.name}: {UnfilledReason(s.reason).label}" + (f" ({s.note})" if s.note else "")
         for s in request.supplies.filter(state="unfilled").select_related("supplier")
     ]
     _send_to_next_supplier(request, previous_reasons=reasons)

@@ -8,7 +8,9 @@ from django.utils.translation import gettext_lazy as _
 from kede.core.identifiers import normalise_doi, normalise_isbn, normalise_issn
 from kede.ill.models import UnfilledReason
 
-_PAGES = re.compile(r"^[0-9A-Za-z]+(\s*[-–]\s*[0-9A-Za-z]+)?(\s*,\s*[0-9A-Za-z]+(\s*[-–]\s*[0-9A-Za-z]+)?)*$")
+_PAGES = re.compile(
+    r"^[0-9A-Za-z]+(\s*[-–]\s*[0-9A-Za-z]+)?(\s*,\s*[0-9A-Za-z]+(\s*[-–]\s*[0-9A-Za-z]+)?)*$"
+)
 
 
 class CitationForm(forms.Form):
@@ -33,7 +35,8 @@ class CitationForm(forms.Form):
         this_year = timezone.localdate().year
         if not year.isdigit() or not 1400 <= int(year) <= this_year + 1:
             raise ValidationError(
-                _("Give the year as four digits, between 1400 and %(max)s.") % {"max": this_year + 1}
+                _("Give the year as four digits, between 1400 and %(max)s.")
+                % {"max": this_year + 1}
             )
         return year
 
@@ -50,8 +53,11 @@ class CitationForm(forms.Form):
         issn = normalise_issn(raw)
         if issn is None:
             raise ValidationError(
-                _("“%(value)s” is not a valid ISSN: it has 8 characters, the last a check digit "
-                  "(e.g. 0028-0836).") % {"value": raw}  # fmt: skip
+                _(
+                    "“%(value)s” is not a valid ISSN: it has 8 characters, the last a check digit "
+                    "(e.g. 0028-0836)."
+                )
+                % {"value": raw}
             )
         return issn
 
@@ -73,8 +79,11 @@ class CitationForm(forms.Form):
         doi = normalise_doi(raw)
         if doi is None:
             raise ValidationError(
-                _("“%(value)s” is not a DOI: a DOI starts with 10. and has a slash, "
-                  "e.g. 10.1000/xyz123.") % {"value": raw}  # fmt: skip
+                _(
+                    "“%(value)s” is not a DOI: a DOI starts with 10. and has a slash, "
+                    "e.g. 10.1000/xyz123."
+                )
+                % {"value": raw}
             )
         return doi
 

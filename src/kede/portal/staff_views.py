@@ -97,7 +97,9 @@ def supply_accept(request: HttpRequest, supply_id: int) -> HttpResponse:
     except (TransitionError, PermissionDenied) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("You will supply request %(n)s.") % {"n": supply.request.number})
+        messages.success(
+            request, _("You will supply request %(n)s.") % {"n": supply.request.number}
+        )
     return redirect("portal:staff-supply", supply_id=supply.id)
 
 

@@ -17,13 +17,17 @@ urlpatterns = [
     path("staff/supply/<int:supply_id>/", staff_views.supply_detail, name="staff-supply"),
     path("staff/supply/<int:supply_id>/accept/", staff_views.supply_accept, name="staff-accept"),
     path("staff/supply/<int:supply_id>/refuse/", staff_views.supply_refuse, name="staff-refuse"),
-    path("staff/supply/<int:supply_id>/deliver/", staff_views.supply_deliver,
-         name="staff-deliver"),  # fmt: skip
-    path("staff/requests/<int:request_id>/", staff_views.borrowing_detail,
-         name="staff-borrowing"),  # fmt: skip
-    path("staff/requests/<int:request_id>/cancel/", staff_views.borrowing_cancel,
-         name="staff-borrowing-cancel"),  # fmt: skip
+    path("staff/supply/<int:supply_id>/deliver/", staff_views.supply_deliver, name="staff-deliver"),
+    path("staff/requests/<int:request_id>/", staff_views.borrowing_detail, name="staff-borrowing"),
+    path(
+        "staff/requests/<int:request_id>/cancel/",
+        staff_views.borrowing_cancel,
+        name="staff-borrowing-cancel",
+    ),
     path("staff/readers/", staff_views.readers, name="staff-readers"),
-    path("staff/readers/<int:membership_id>/<str:decision>/", staff_views.reader_decide,
-         name="staff-reader-decide"),  # fmt: skip
+    path(
+        "staff/readers/<int:membership_id>/<str:decision>/",
+        staff_views.reader_decide,
+        name="staff-reader-decide",
+    ),
 ]

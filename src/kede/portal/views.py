@@ -19,7 +19,7 @@ from kede.delivery import services as delivery
 from kede.ill import selectors as ill
 from kede.ill import services as ill_services
 from kede.ill.models import Request
-from kede.ill.states import REQUESTER, READER
+from kede.ill.states import READER, REQUESTER
 from kede.portal.forms import CancelForm, CitationForm
 
 PAGE_SIZE = 20

@@ -5,47 +5,86 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('consortium', '0001_initial'),
+        ("consortium", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Work',
+            name="Work",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=1000, verbose_name='title')),
-                ('author', models.CharField(blank=True, max_length=500, verbose_name='author')),
-                ('publisher', models.CharField(blank=True, max_length=500, verbose_name='publisher')),
-                ('year', models.CharField(blank=True, max_length=8, verbose_name='year')),
-                ('edition', models.CharField(blank=True, max_length=200, verbose_name='edition')),
-                ('isbn', models.CharField(blank=True, db_index=True, max_length=17, verbose_name='ISBN')),
-                ('issn', models.CharField(blank=True, db_index=True, max_length=9, verbose_name='ISSN')),
-                ('format', models.CharField(default='book', max_length=16, verbose_name='format')),
-                ('language', models.CharField(blank=True, max_length=3, verbose_name='language')),
-                ('search_text', models.TextField(default='', editable=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=1000, verbose_name="title")),
+                ("author", models.CharField(blank=True, max_length=500, verbose_name="author")),
+                (
+                    "publisher",
+                    models.CharField(blank=True, max_length=500, verbose_name="publisher"),
+                ),
+                ("year", models.CharField(blank=True, max_length=8, verbose_name="year")),
+                ("edition", models.CharField(blank=True, max_length=200, verbose_name="edition")),
+                (
+                    "isbn",
+                    models.CharField(blank=True, db_index=True, max_length=17, verbose_name="ISBN"),
+                ),
+                (
+                    "issn",
+                    models.CharField(blank=True, db_index=True, max_length=9, verbose_name="ISSN"),
+                ),
+                ("format", models.CharField(default="book", max_length=16, verbose_name="format")),
+                ("language", models.CharField(blank=True, max_length=3, verbose_name="language")),
+                ("search_text", models.TextField(default="", editable=False)),
             ],
             options={
-                'verbose_name': 'work',
-                'verbose_name_plural': 'works',
+                "verbose_name": "work",
+                "verbose_name_plural": "works",
             },
         ),
         migrations.CreateModel(
-            name='Holding',
+            name="Holding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('local_id', models.CharField(max_length=100, verbose_name='local record id')),
-                ('call_number', models.CharField(blank=True, max_length=200, verbose_name='call number')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='holdings', to='consortium.institution')),
-                ('work', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='holdings', to='catalog.work')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("local_id", models.CharField(max_length=100, verbose_name="local record id")),
+                (
+                    "call_number",
+                    models.CharField(blank=True, max_length=200, verbose_name="call number"),
+                ),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="holdings",
+                        to="consortium.institution",
+                    ),
+                ),
+                (
+                    "work",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="holdings",
+                        to="catalog.work",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'holding',
-                'verbose_name_plural': 'holdings',
-                'constraints': [models.UniqueConstraint(fields=('institution', 'local_id'), name='uniq_holding_local_id')],
+                "verbose_name": "holding",
+                "verbose_name_plural": "holdings",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("institution", "local_id"), name="uniq_holding_local_id"
+                    )
+                ],
             },
         ),
     ]

@@ -5,136 +5,285 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Consortium',
+            name="Consortium",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True, verbose_name='code')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('name_en', models.CharField(blank=True, max_length=200, verbose_name='English name')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=32, unique=True, verbose_name="code")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "name_en",
+                    models.CharField(blank=True, max_length=200, verbose_name="English name"),
+                ),
             ],
             options={
-                'verbose_name': 'consortium',
-                'verbose_name_plural': 'consortia',
+                "verbose_name": "consortium",
+                "verbose_name_plural": "consortia",
             },
         ),
         migrations.CreateModel(
-            name='Institution',
+            name="Institution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=32, unique=True, verbose_name='code')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('name_en', models.CharField(blank=True, max_length=200, verbose_name='English name')),
-                ('type', models.CharField(choices=[('research_university', 'Research university'), ('undergraduate_college', 'Undergraduate college'), ('vocational_college', 'Vocational college'), ('private_college', 'Private college'), ('non_university', 'Non-university institution'), ('public_library', 'Public library'), ('national_partner', 'National partner'), ('commercial_vendor', 'Commercial vendor')], default='undergraduate_college', max_length=32, verbose_name='type')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('joined_on', models.DateField(blank=True, null=True, verbose_name='joined on')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=32, unique=True, verbose_name="code")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "name_en",
+                    models.CharField(blank=True, max_length=200, verbose_name="English name"),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("research_university", "Research university"),
+                            ("undergraduate_college", "Undergraduate college"),
+                            ("vocational_college", "Vocational college"),
+                            ("private_college", "Private college"),
+                            ("non_university", "Non-university institution"),
+                            ("public_library", "Public library"),
+                            ("national_partner", "National partner"),
+                            ("commercial_vendor", "Commercial vendor"),
+                        ],
+                        default="undergraduate_college",
+                        max_length=32,
+                        verbose_name="type",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("joined_on", models.DateField(blank=True, null=True, verbose_name="joined on")),
             ],
             options={
-                'verbose_name': 'institution',
-                'verbose_name_plural': 'institutions',
-                'ordering': ['code'],
+                "verbose_name": "institution",
+                "verbose_name_plural": "institutions",
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('role', models.CharField(blank=True, max_length=100, verbose_name='role')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='e-mail')),
-                ('phone', models.CharField(blank=True, max_length=50, verbose_name='phone')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contacts', to='consortium.institution')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("role", models.CharField(blank=True, max_length=100, verbose_name="role")),
+                ("email", models.EmailField(blank=True, max_length=254, verbose_name="e-mail")),
+                ("phone", models.CharField(blank=True, max_length=50, verbose_name="phone")),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contacts",
+                        to="consortium.institution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'contact',
-                'verbose_name_plural': 'contacts',
+                "verbose_name": "contact",
+                "verbose_name_plural": "contacts",
             },
         ),
         migrations.CreateModel(
-            name='Region',
+            name="Region",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True, verbose_name='code')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('name_en', models.CharField(blank=True, max_length=200, verbose_name='English name')),
-                ('group', models.CharField(choices=[('east', 'East'), ('central', 'Central'), ('west', 'West')], max_length=16, verbose_name='region group')),
-                ('consortium', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='regions', to='consortium.consortium')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=32, unique=True, verbose_name="code")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "name_en",
+                    models.CharField(blank=True, max_length=200, verbose_name="English name"),
+                ),
+                (
+                    "group",
+                    models.CharField(
+                        choices=[("east", "East"), ("central", "Central"), ("west", "West")],
+                        max_length=16,
+                        verbose_name="region group",
+                    ),
+                ),
+                (
+                    "consortium",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="regions",
+                        to="consortium.consortium",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'region',
-                'verbose_name_plural': 'regions',
-                'ordering': ['code'],
+                "verbose_name": "region",
+                "verbose_name_plural": "regions",
+                "ordering": ["code"],
             },
         ),
         migrations.AddField(
-            model_name='institution',
-            name='region',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='institutions', to='consortium.region'),
+            model_name="institution",
+            name="region",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="institutions",
+                to="consortium.region",
+            ),
         ),
         migrations.CreateModel(
-            name='ServiceProfile',
+            name="ServiceProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('supplies_copies', models.BooleanField(default=True, verbose_name='supplies copies')),
-                ('lends_books', models.BooleanField(default=True, verbose_name='lends books')),
-                ('proxy_search', models.BooleanField(default=False, verbose_name='proxy search')),
-                ('response_days', models.PositiveSmallIntegerField(default=2, verbose_name='answers within (business days)')),
-                ('opening_hours', models.JSONField(blank=True, default=dict, verbose_name='service hours')),
-                ('notes', models.TextField(blank=True, verbose_name='notes')),
-                ('institution', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='service_profile', to='consortium.institution')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "supplies_copies",
+                    models.BooleanField(default=True, verbose_name="supplies copies"),
+                ),
+                ("lends_books", models.BooleanField(default=True, verbose_name="lends books")),
+                ("proxy_search", models.BooleanField(default=False, verbose_name="proxy search")),
+                (
+                    "response_days",
+                    models.PositiveSmallIntegerField(
+                        default=2, verbose_name="answers within (business days)"
+                    ),
+                ),
+                (
+                    "opening_hours",
+                    models.JSONField(blank=True, default=dict, verbose_name="service hours"),
+                ),
+                ("notes", models.TextField(blank=True, verbose_name="notes")),
+                (
+                    "institution",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="service_profile",
+                        to="consortium.institution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'service profile',
-                'verbose_name_plural': 'service profiles',
+                "verbose_name": "service profile",
+                "verbose_name_plural": "service profiles",
             },
         ),
         migrations.CreateModel(
-            name='ClosedDay',
+            name="ClosedDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField(verbose_name='date')),
-                ('reason', models.CharField(blank=True, max_length=200, verbose_name='reason')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='closed_days', to='consortium.institution')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateField(verbose_name="date")),
+                ("reason", models.CharField(blank=True, max_length=200, verbose_name="reason")),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="closed_days",
+                        to="consortium.institution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'closed day',
-                'verbose_name_plural': 'closed days',
-                'ordering': ['date'],
-                'constraints': [models.UniqueConstraint(fields=('institution', 'date'), name='uniq_closed_day')],
+                "verbose_name": "closed day",
+                "verbose_name_plural": "closed days",
+                "ordering": ["date"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("institution", "date"), name="uniq_closed_day")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AgencyId',
+            name="AgencyId",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(max_length=32, verbose_name='agency id type')),
-                ('value', models.CharField(max_length=64, verbose_name='agency id value')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agency_ids', to='consortium.institution')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("type", models.CharField(max_length=32, verbose_name="agency id type")),
+                ("value", models.CharField(max_length=64, verbose_name="agency id value")),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="agency_ids",
+                        to="consortium.institution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'agency id',
-                'verbose_name_plural': 'agency ids',
-                'constraints': [models.UniqueConstraint(fields=('type', 'value'), name='uniq_agency_id')],
+                "verbose_name": "agency id",
+                "verbose_name_plural": "agency ids",
+                "constraints": [
+                    models.UniqueConstraint(fields=("type", "value"), name="uniq_agency_id")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='InstitutionRole',
+            name="InstitutionRole",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('centre_library', 'Centre library'), ('service_library', 'Service library'), ('member', 'Member'), ('regional_centre', 'Regional centre'), ('external_supplier', 'External supplier')], max_length=32, verbose_name='network role')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roles', to='consortium.institution')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("centre_library", "Centre library"),
+                            ("service_library", "Service library"),
+                            ("member", "Member"),
+                            ("regional_centre", "Regional centre"),
+                            ("external_supplier", "External supplier"),
+                        ],
+                        max_length=32,
+                        verbose_name="network role",
+                    ),
+                ),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="roles",
+                        to="consortium.institution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'network role',
-                'verbose_name_plural': 'network roles',
-                'constraints': [models.UniqueConstraint(fields=('institution', 'role'), name='uniq_institution_role')],
+                "verbose_name": "network role",
+                "verbose_name_plural": "network roles",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("institution", "role"), name="uniq_institution_role"
+                    )
+                ],
             },
         ),
     ]

@@ -7,55 +7,115 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('ill', '0001_initial'),
+        ("ill", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DeliveredCopy',
+            name="DeliveredCopy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=300, upload_to='copies/%Y/%m/', verbose_name='file')),
-                ('original_name', models.CharField(max_length=255, verbose_name='file name')),
-                ('size', models.PositiveBigIntegerField(verbose_name='size')),
-                ('pages', models.PositiveIntegerField(verbose_name='pages')),
-                ('sha256', models.CharField(max_length=64)),
-                ('uploaded_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='uploaded')),
-                ('download_limit', models.PositiveSmallIntegerField(verbose_name='download limit')),
-                ('downloads', models.PositiveSmallIntegerField(default=0, verbose_name='downloads')),
-                ('expires_at', models.DateTimeField(verbose_name='available until')),
-                ('deleted_at', models.DateTimeField(blank=True, null=True, verbose_name='deleted')),
-                ('deleted_reason', models.CharField(blank=True, max_length=32)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='copies', to='ill.request')),
-                ('supply', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='copies', to='ill.supplyrequest')),
-                ('uploaded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=300, upload_to="copies/%Y/%m/", verbose_name="file"
+                    ),
+                ),
+                ("original_name", models.CharField(max_length=255, verbose_name="file name")),
+                ("size", models.PositiveBigIntegerField(verbose_name="size")),
+                ("pages", models.PositiveIntegerField(verbose_name="pages")),
+                ("sha256", models.CharField(max_length=64)),
+                (
+                    "uploaded_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="uploaded"
+                    ),
+                ),
+                ("download_limit", models.PositiveSmallIntegerField(verbose_name="download limit")),
+                (
+                    "downloads",
+                    models.PositiveSmallIntegerField(default=0, verbose_name="downloads"),
+                ),
+                ("expires_at", models.DateTimeField(verbose_name="available until")),
+                ("deleted_at", models.DateTimeField(blank=True, null=True, verbose_name="deleted")),
+                ("deleted_reason", models.CharField(blank=True, max_length=32)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="copies",
+                        to="ill.request",
+                    ),
+                ),
+                (
+                    "supply",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="copies",
+                        to="ill.supplyrequest",
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'delivered copy',
-                'verbose_name_plural': 'delivered copies',
+                "verbose_name": "delivered copy",
+                "verbose_name_plural": "delivered copies",
             },
         ),
         migrations.CreateModel(
-            name='DownloadLog',
+            name="DownloadLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ip', models.GenericIPAddressField(null=True)),
-                ('outcome', models.CharField(max_length=16)),
-                ('copy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='log', to='delivery.deliveredcopy')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("ip", models.GenericIPAddressField(null=True)),
+                ("outcome", models.CharField(max_length=16)),
+                (
+                    "copy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="log",
+                        to="delivery.deliveredcopy",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at'],
+                "ordering": ["at"],
             },
         ),
         migrations.AddIndex(
-            model_name='deliveredcopy',
-            index=models.Index(fields=['deleted_at', 'expires_at'], name='delivery_de_deleted_56fe1d_idx'),
+            model_name="deliveredcopy",
+            index=models.Index(
+                fields=["deleted_at", "expires_at"], name="delivery_de_deleted_56fe1d_idx"
+            ),
         ),
     ]

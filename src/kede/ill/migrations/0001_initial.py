@@ -6,103 +6,262 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
-        ('consortium', '0001_initial'),
+        ("catalog", "0001_initial"),
+        ("consortium", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Request',
+            name="Request",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=20, null=True, unique=True, verbose_name='request number')),
-                ('service_type', models.CharField(choices=[('copy', 'Copy of an article or chapter'), ('loan', 'Loan of a book')], default='copy', max_length=8, verbose_name='service')),
-                ('state', models.CharField(choices=[('submitted', 'Submitted'), ('sent', 'Sent to a supplying library'), ('in_process', 'Being supplied'), ('delivered', 'Ready to download'), ('completed', 'Completed'), ('cancelled', 'Cancelled'), ('unfilled', 'Could not be supplied')], default='submitted', max_length=16, verbose_name='status')),
-                ('title', models.CharField(max_length=1000, verbose_name='article or chapter title')),
-                ('author', models.CharField(blank=True, max_length=500, verbose_name='author')),
-                ('container_title', models.CharField(blank=True, max_length=1000, verbose_name='journal or book')),
-                ('volume', models.CharField(blank=True, max_length=50, verbose_name='volume')),
-                ('issue', models.CharField(blank=True, max_length=50, verbose_name='issue')),
-                ('year', models.CharField(blank=True, max_length=4, verbose_name='year')),
-                ('pages', models.CharField(blank=True, max_length=50, verbose_name='pages')),
-                ('issn', models.CharField(blank=True, max_length=9, verbose_name='ISSN')),
-                ('isbn', models.CharField(blank=True, max_length=17, verbose_name='ISBN')),
-                ('doi', models.CharField(blank=True, max_length=200, verbose_name='DOI')),
-                ('note', models.TextField(blank=True, verbose_name='note')),
-                ('needed_by', models.DateField(blank=True, null=True, verbose_name='needed by')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
-                ('reader', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='ill_requests', to=settings.AUTH_USER_MODEL)),
-                ('requester', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='borrowing_requests', to='consortium.institution')),
-                ('work', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='catalog.work')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "number",
+                    models.CharField(
+                        max_length=20, null=True, unique=True, verbose_name="request number"
+                    ),
+                ),
+                (
+                    "service_type",
+                    models.CharField(
+                        choices=[
+                            ("copy", "Copy of an article or chapter"),
+                            ("loan", "Loan of a book"),
+                        ],
+                        default="copy",
+                        max_length=8,
+                        verbose_name="service",
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("submitted", "Submitted"),
+                            ("sent", "Sent to a supplying library"),
+                            ("in_process", "Being supplied"),
+                            ("delivered", "Ready to download"),
+                            ("completed", "Completed"),
+                            ("cancelled", "Cancelled"),
+                            ("unfilled", "Could not be supplied"),
+                        ],
+                        default="submitted",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "title",
+                    models.CharField(max_length=1000, verbose_name="article or chapter title"),
+                ),
+                ("author", models.CharField(blank=True, max_length=500, verbose_name="author")),
+                (
+                    "container_title",
+                    models.CharField(blank=True, max_length=1000, verbose_name="journal or book"),
+                ),
+                ("volume", models.CharField(blank=True, max_length=50, verbose_name="volume")),
+                ("issue", models.CharField(blank=True, max_length=50, verbose_name="issue")),
+                ("year", models.CharField(blank=True, max_length=4, verbose_name="year")),
+                ("pages", models.CharField(blank=True, max_length=50, verbose_name="pages")),
+                ("issn", models.CharField(blank=True, max_length=9, verbose_name="ISSN")),
+                ("isbn", models.CharField(blank=True, max_length=17, verbose_name="ISBN")),
+                ("doi", models.CharField(blank=True, max_length=200, verbose_name="DOI")),
+                ("note", models.TextField(blank=True, verbose_name="note")),
+                ("needed_by", models.DateField(blank=True, null=True, verbose_name="needed by")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated")),
+                (
+                    "reader",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ill_requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requester",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="borrowing_requests",
+                        to="consortium.institution",
+                    ),
+                ),
+                (
+                    "work",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="catalog.work",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'request',
-                'verbose_name_plural': 'requests',
+                "verbose_name": "request",
+                "verbose_name_plural": "requests",
             },
         ),
         migrations.CreateModel(
-            name='SupplyRequest',
+            name="SupplyRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(verbose_name='place in rota')),
-                ('state', models.CharField(choices=[('received', 'To review'), ('will_supply', 'Will supply'), ('delivered', 'Delivered'), ('unfilled', 'Cannot supply'), ('cancelled', 'Cancelled by requester')], default='received', max_length=16, verbose_name='status')),
-                ('reason', models.CharField(blank=True, choices=[('not_held', 'Not held'), ('not_on_shelf', 'Not on shelf'), ('not_available', 'Not available for interlibrary loan'), ('poor_condition', 'Too fragile or damaged to copy'), ('copyright', 'Copyright does not allow it'), ('other', 'Other reason')], max_length=32, verbose_name='reason')),
-                ('note', models.TextField(blank=True, verbose_name='note')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='supplies', to='ill.request')),
-                ('supplier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lending_requests', to='consortium.institution')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField(verbose_name="place in rota")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("received", "To review"),
+                            ("will_supply", "Will supply"),
+                            ("delivered", "Delivered"),
+                            ("unfilled", "Cannot supply"),
+                            ("cancelled", "Cancelled by requester"),
+                        ],
+                        default="received",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("not_held", "Not held"),
+                            ("not_on_shelf", "Not on shelf"),
+                            ("not_available", "Not available for interlibrary loan"),
+                            ("poor_condition", "Too fragile or damaged to copy"),
+                            ("copyright", "Copyright does not allow it"),
+                            ("other", "Other reason"),
+                        ],
+                        max_length=32,
+                        verbose_name="reason",
+                    ),
+                ),
+                ("note", models.TextField(blank=True, verbose_name="note")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated")),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="supplies",
+                        to="ill.request",
+                    ),
+                ),
+                (
+                    "supplier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="lending_requests",
+                        to="consortium.institution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'supply request',
-                'verbose_name_plural': 'supply requests',
+                "verbose_name": "supply request",
+                "verbose_name_plural": "supply requests",
             },
         ),
         migrations.CreateModel(
-            name='RequestEvent',
+            name="RequestEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('side', models.CharField(max_length=10)),
-                ('action', models.CharField(max_length=32)),
-                ('from_state', models.CharField(blank=True, max_length=16)),
-                ('to_state', models.CharField(max_length=16)),
-                ('note', models.TextField(blank=True)),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('institution', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='consortium.institution')),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='ill.request')),
-                ('supply', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='ill.supplyrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("side", models.CharField(max_length=10)),
+                ("action", models.CharField(max_length=32)),
+                ("from_state", models.CharField(blank=True, max_length=16)),
+                ("to_state", models.CharField(max_length=16)),
+                ("note", models.TextField(blank=True)),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="consortium.institution",
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="ill.request",
+                    ),
+                ),
+                (
+                    "supply",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="ill.supplyrequest",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'request event',
-                'verbose_name_plural': 'request events',
-                'ordering': ['at', 'id'],
+                "verbose_name": "request event",
+                "verbose_name_plural": "request events",
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='request',
-            index=models.Index(fields=['requester', 'state'], name='ill_request_request_fedec9_idx'),
+            model_name="request",
+            index=models.Index(
+                fields=["requester", "state"], name="ill_request_request_fedec9_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='request',
-            index=models.Index(fields=['reader', '-created_at'], name='ill_request_reader__73ba45_idx'),
+            model_name="request",
+            index=models.Index(
+                fields=["reader", "-created_at"], name="ill_request_reader__73ba45_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='supplyrequest',
-            index=models.Index(fields=['supplier', 'state'], name='ill_supplyr_supplie_e9eded_idx'),
+            model_name="supplyrequest",
+            index=models.Index(fields=["supplier", "state"], name="ill_supplyr_supplie_e9eded_idx"),
         ),
         migrations.AddConstraint(
-            model_name='supplyrequest',
-            constraint=models.UniqueConstraint(fields=('request', 'supplier'), name='uniq_supply_supplier'),
+            model_name="supplyrequest",
+            constraint=models.UniqueConstraint(
+                fields=("request", "supplier"), name="uniq_supply_supplier"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='supplyrequest',
-            constraint=models.UniqueConstraint(fields=('request', 'position'), name='uniq_supply_position'),
+            model_name="supplyrequest",
+            constraint=models.UniqueConstraint(
+                fields=("request", "position"), name="uniq_supply_position"
+            ),
         ),
     ]

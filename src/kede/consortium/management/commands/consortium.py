@@ -26,11 +26,17 @@ class Command(BaseCommand):
             "--type", default=InstitutionType.UNDERGRADUATE_COLLEGE, choices=InstitutionType.values
         )
         inst.add_argument(
-            "--role", action="append", dest="roles", choices=NetworkRole.values,
+            "--role",
+            action="append",
+            dest="roles",
+            choices=NetworkRole.values,
             help="Network role; repeat for several (default: member).",
         )
         inst.add_argument(
-            "--agency", action="append", default=[], metavar="TYPE:VALUE",
+            "--agency",
+            action="append",
+            default=[],
+            metavar="TYPE:VALUE",
             help="Agency id other ILL systems address it by, e.g. ISIL:CN-123; repeatable.",
         )
 

@@ -26,7 +26,9 @@ class Command(BaseCommand):
         scheduler = runtime.Scheduler()
         threading.Thread(target=worker.run, name="kede-worker", daemon=True).start()
         threading.Thread(target=scheduler.run, name="kede-scheduler", daemon=True).start()
-        self.stdout.write(f"Kede is running at http://{opts['host']}:{opts['port']}/ (Ctrl+C stops)")
+        self.stdout.write(
+            f"Kede is running at http://{opts['host']}:{opts['port']}/ (Ctrl+C stops)"
+        )
         try:
             runtime.serve_web(opts["host"], opts["port"], opts["threads"])
         finally:

@@ -1,0 +1,122 @@
+"""Shared test scenarios, built through the real services as a centre would build them."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import pytest
+from pypdf import PdfWriter
+
+from kede.accounts.models import ReaderCategory, Role, User
+from kede.accounts.services import role_grant
+from kede.catalog.marc import BibRecord
+from kede.catalog.models import Work
+from kede.catalog.services import catalog_load_records
+from kede.consortium import services as consortium
+from kede.consortium.models import Institution, InstitutionType, NetworkRole
+
+PASSWORD = "test-pass-123"
+
+
+@dataclass
+class Network:
+    institutions: dict[str, Institution]
+    staff: dict[str, User]
+    readers: dict[str, User]
+    centre_admin: User
+    region_admin: User
+    work: Work  # held by FDU (east) and SCU (west), not by USST or WHU
+    serial: Work  # held by WHU only
+
+    def __getitem__(self, code: str) -> Institution:
+        return self.institutions[code]
+
+
+def make_user(username: str, **extra) -> User:
+    user = User.objects.create_user(
+        username=username,
+        password=PASSWORD,
+        email=f"{username}@example.org",
+        full_name=extra.pop("full_name", username.title()),
+        **extra,
+    )
+    return user
+
+
+def build_network() -> Network:
+    centre = consortium.consortium_ensure(code="test", name="测试联盟")
+    for code, group in (("EAST", "east"), ("CENTRAL", "central"), ("SW", "west")):
+        consortium.region_add(consortium=centre, code=code, name=code.title(), group=group)
+    specs = [
+        ("PKU", "EAST", InstitutionType.RESEARCH_UNIVERSITY, [NetworkRole.CENTRE_LIBRARY]),
+        ("FDU", "EAST", InstitutionType.RESEARCH_UNIVERSITY, [NetworkRole.SERVICE_LIBRARY]),
+        ("USST", "EAST", InstitutionType.UNDERGRADUATE_COLLEGE, [NetworkRole.MEMBER]),
+        ("WHU", "CENTRAL", InstitutionType.RESEARCH_UNIVERSITY, [NetworkRole.REGIONAL_CENTRE]),
+        ("SCU", "SW", InstitutionType.RESEARCH_UNIVERSITY, [NetworkRole.REGIONAL_CENTRE]),
+        ("SASS", "SW", InstitutionType.NON_UNIVERSITY, [NetworkRole.MEMBER]),
+    ]
+    institutions = {
+        code: consortium.institution_add(
+            code=code, name=f"{code} Library", region_code=region, type=type_, roles=roles
+        )
+        for code, region, type_, roles in specs
+    }
+    staff, readers = {}, {}
+    for code, inst in institutions.items():
+        staff[code] = make_user(f"staff_{code.lower()}")
+        role_grant(user=staff[code], institution=inst, role=Role.ILL_STAFF)
+        readers[code] = make_user(f"reader_{code.lower()}")
+        role_grant(
+            user=readers[code],
+            institution=inst,
+            role=Role.READER,
+            reader_category=ReaderCategory.PHD,
+            department="History",
+        )
+    centre_admin = make_user("centre_admin")
+    role_grant(user=centre_admin, institution=institutions["PKU"], role=Role.CENTRE_ADMIN)
+    region_admin = make_user("region_admin")
+    role_grant(user=region_admin, institution=institutions["SCU"], role=Role.REGION_ADMIN)
+
+    book = BibRecord(
+        local_id="b1",
+        title="The making of the English working class",
+        author="Thompson, E. P.",
+        year="1963",
+        isbns=["9780394703220"],
+    )
+    journal = BibRecord(local_id="s1", title="Past & present", issns=["0031-2746"], format="serial")
+    holders = {"b1": ["FDU", "SCU"], "s1": ["WHU"]}
+    catalog_load_records(
+        records=[book, journal],
+        holders=lambda bib: [institutions[c] for c in holders[bib.local_id]],
+    )
+    return Network(
+        institutions=institutions,
+        staff=staff,
+        readers=readers,
+        centre_admin=centre_admin,
+        region_admin=region_admin,
+        work=Work.objects.get(isbn="9780394703220"),
+        serial=Work.objects.get(issn="0031-2746"),
+    )
+
+
+@pytest.fixture
+def network(db) -> Network:
+    return build_network()
+
+
+def pdf_bytes(pages: int = 2) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def pdf() -> bytes:
+    return pdf_bytes()

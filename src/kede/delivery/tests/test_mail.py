@@ -1,0 +1,106 @@
+"""The reader's mail goes through a real SMTP server on loopback, once, even after a failure."""
+
+import email
+import socket
+import threading
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from kede.conftest import pdf_bytes
+from kede.core.runtime import run_pending_tasks
+from kede.ill import services
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(settings):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    yield inbox
+    controller.stop()
+
+
+def deliver(network):
+    request = services.request_submit(
+        actor=network.readers["USST"],
+        citation=services.Citation(title="Chapter 5", container_title="The making"),
+        work=network.work,
+    )
+    services.supply_deliver(
+        actor=network.staff["FDU"],
+        supply=request.supplies.get(),
+        upload=SimpleUploadedFile("c.pdf", pdf_bytes(), "application/pdf"),
+    )
+    return request
+
+
+def body_of(message) -> str:
+    return message.get_payload(decode=True).decode(message.get_content_charset() or "utf-8")
+
+
+def test_the_reader_gets_one_mail_with_the_link_in_their_language(network, smtp):
+    # given a reader who reads English
+    reader = network.readers["USST"]
+    reader.preferred_language = "en"
+    reader.save(update_fields=["preferred_language"])
+    # when the copy is delivered and the worker runs
+    request = deliver(network)
+    run_pending_tasks()
+    run_pending_tasks()
+    # then exactly one English mail arrived at the reader's address with a signed link
+    assert len(smtp.messages) == 1
+    msg = smtp.messages[0]
+    assert msg["To"] == reader.email
+    assert request.number in msg["Subject"]
+    body = body_of(msg)
+    assert f"/files/{request.copies.get().id}/" in body
+    assert "download it" in body.lower()
+
+
+def test_a_mail_server_that_is_down_delays_the_mail_but_does_not_lose_it(network, settings):
+    # given a mail server that is not there yet
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = free_port()
+    deliver(network)
+    run_pending_tasks()
+    from django_tasks_db.models import DBTaskResult
+
+    retry = DBTaskResult.objects.filter(status="READY", task_path__endswith="send_copy_ready_mail")
+    assert retry.count() == 1
+    # when the server comes up and the retry falls due
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=settings.EMAIL_PORT)
+    controller.start()
+    try:
+        retry.update(run_after=timezone.now())
+        run_pending_tasks()
+    finally:
+        controller.stop()
+    # then the mail arrives, once
+    assert len(inbox.messages) == 1

@@ -60,13 +60,20 @@ def access_supply_request(user: AnyUser, supply_id: int) -> SupplyRequest:
 
 
 def request_history(request: Request) -> QuerySet[RequestEvent]:
-    return request.events.select_related("actor", "institution").order_by("at", "id")
+    return request.events.select_related("actor", "institution", "supply__supplier").order_by(
+        "at", "id"
+    )
+
+
+def refusals(request: Request) -> QuerySet[SupplyRequest]:
+    """Every library that said it cannot supply, with its reason, in the order asked."""
+    return request.supplies.filter(state="unfilled").select_related("supplier").order_by("position")
 
 
 def supply_history(supply: SupplyRequest) -> QuerySet[RequestEvent]:
     """What the supplier may see: its own side's events and the requester's public steps."""
     return (
         supply.request.events.filter(Q(supply=supply) | Q(side="requester", supply__isnull=True))
-        .select_related("institution")
+        .select_related("institution", "supply__supplier")
         .order_by("at", "id")
     )

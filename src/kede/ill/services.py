@@ -135,22 +135,20 @@ def request_submit(
         actor=actor,
         institution=request.requester,
     )
-    _send_to_next_supplier(request, previous_reasons=[])
+    _send_to_next_supplier(request)
     return request
 
 
-def _send_to_next_supplier(request: Request, *, previous_reasons: list[str]) -> None:
+def _send_to_next_supplier(request: Request) -> None:
+    """Send to the next candidate not yet tried, or end unfilled.
+
+    The reasons suppliers gave stay on their supply requests (as codes, shown in the reader's
+    language), so the final event needs no text of its own.
+    """
     tried = set(request.supplies.values_list("supplier_id", flat=True))
     nxt = next((c for c in routing.candidate_suppliers(request) if c.id not in tried), None)
     if nxt is None:
-        reasons = "; ".join(previous_reasons)
-        note = (
-            _("No other library can supply it. Reasons given: %(reasons)s") % {"reasons": reasons}
-            if reasons
-            else _("No member library holding this title can supply it.")
-        )
-        _apply(request, machine=REQUESTER, action="no_supplier", actor=None, actor_kind=SYSTEM,
-               note=note)  # fmt: skip
+        _apply(request, machine=REQUESTER, action="no_supplier", actor=None, actor_kind=SYSTEM)
         return
     position = (request.supplies.aggregate(m=Max("position"))["m"] or 0) + 1
     supply = SupplyRequest.objects.create(request=request, supplier=nxt, position=position)
@@ -164,7 +162,7 @@ def _send_to_next_supplier(request: Request, *, previous_reasons: list[str]) -> 
     )
     action = "route" if request.state == R.SUBMITTED else "reroute"
     _apply(request, machine=REQUESTER, action=action, actor=None, actor_kind=SYSTEM,
-           note=nxt.name, supply=supply)  # fmt: skip
+           supply=supply)  # fmt: skip
 
 
 def _requester_actor_kind(actor: User, request: Request, action: str) -> str:
@@ -237,12 +235,7 @@ def supply_refuse(
     _check_supplier_staff(actor, supply, "supply.refuse")
     _apply(supply, machine=SUPPLIER, action="refuse", actor=actor, actor_kind=STAFF, note=note,
            fields={"reason": reason, "note": note})  # fmt: skip
-    request = _fresh(supply.request)
-    reasons = [
-        f"{s.supplier.name}: {UnfilledReason(s.reason).label}" + (f" ({s.note})" if s.note else "")
-        for s in request.supplies.filter(state="unfilled").select_related("supplier")
-    ]
-    _send_to_next_supplier(request, previous_reasons=reasons)
+    _send_to_next_supplier(_fresh(supply.request))
     return supply
 
 

@@ -117,6 +117,7 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
             "req": ill_request,
             "history": ill.request_history(ill_request).filter(side="requester"),
             "copies": copies,
+            "refusals": ill.refusals(ill_request),
             "can_cancel": "cancel" in REQUESTER.actions_from(ill_request.state, [READER]),
             "cancel_form": CancelForm(),
         },

@@ -8,6 +8,7 @@ from kede.conftest import pdf_bytes
 from kede.core.statemachine import TransitionNotAllowed
 from kede.ill import services
 from kede.ill.models import Request, RequestEvent, SupplyRequest
+from kede.ill.selectors import refusals
 
 pytestmark = pytest.mark.django_db
 
@@ -118,12 +119,14 @@ def test_cannot_supply_moves_the_request_to_the_next_holder_then_ends_unfilled(n
     assert second.position == 2
     # when SCU cannot either
     services.supply_refuse(actor=network.staff["SCU"], supply=second, reason="not_held")
-    # then the request ends unfilled, with every supplier's reason
+    # then the request ends unfilled, with every supplier's reason kept
     request.refresh_from_db()
     assert request.state == "unfilled"
-    last = request.events.filter(side="requester").last()
-    assert last.action == "no_supplier"
-    assert "FDU Library" in last.note and "missing" in last.note and "SCU Library" in last.note
+    assert request.events.filter(side="requester").last().action == "no_supplier"
+    assert list(refusals(request).values_list("supplier__code", "reason", "note")) == [
+        ("FDU", "not_on_shelf", "missing"),
+        ("SCU", "not_held", ""),
+    ]
 
 
 def test_refusing_needs_a_known_reason(network):

@@ -1,0 +1,18 @@
+from django.contrib import admin
+
+from kede.core.admin_tools import ReadOnlyAdmin, ReadOnlyInline
+from kede.delivery.models import DeliveredCopy, DownloadLog
+
+
+class DownloadInline(ReadOnlyInline):
+    model = DownloadLog
+    fields = ["at", "user", "ip", "outcome"]
+
+
+@admin.register(DeliveredCopy)
+class DeliveredCopyAdmin(ReadOnlyAdmin):
+    list_display = ["request", "original_name", "pages", "downloads", "download_limit",
+                    "expires_at", "deleted_at"]  # fmt: skip
+    list_filter = ["deleted_reason"]
+    exclude = ["file"]
+    inlines = [DownloadInline]

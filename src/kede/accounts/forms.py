@@ -21,7 +21,7 @@ class RegistrationForm(forms.Form):
     )
     full_name = forms.CharField(label=_("Full name"), max_length=200)
     email = forms.EmailField(label=_("E-mail"), help_text=_("Copies are announced here."))
-    reader_category = forms.ChoiceField(label=_("You are"), choices=ReaderCategory.choices)
+    reader_category = forms.ChoiceField(label=_("Reader category"), choices=ReaderCategory.choices)
     department = forms.CharField(label=_("Department"), max_length=200, required=False)
     password1 = forms.CharField(label=_("Password"), widget=forms.PasswordInput, strip=False)
     password2 = forms.CharField(label=_("Password again"), widget=forms.PasswordInput, strip=False)

@@ -39,18 +39,18 @@ def parse_agency(text: str) -> Agency:
     type_, sep, value = text.strip().partition(":")
     if not sep or not type_ or not value.strip():
         raise ValidationError(
-            _("Agency id %(text)r must be written TYPE:VALUE, e.g. ISIL:CN-100871-L."),
+            _("Agency id “%(text)s” must be written TYPE:VALUE, e.g. ISIL:CN-100871-L."),
             params={"text": text},
         )
     if not _AGENCY_TYPE.match(type_):
         raise ValidationError(
-            _("Agency id type %(type)r must be letters, digits, '-' or '_'."),
+            _("Agency id type “%(type)s” must be letters, digits, '-' or '_'."),
             params={"type": type_},
         )
     value = value.strip()
     if len(value) > 64 or any(ch.isspace() for ch in value):
         raise ValidationError(
-            _("Agency id value %(value)r must be at most 64 characters with no spaces."),
+            _("Agency id value “%(value)s” must be at most 64 characters with no spaces."),
             params={"value": value},
         )
     return Agency(type=type_.upper(), value=value)
@@ -69,7 +69,7 @@ def region_add(
 ) -> Region:
     if group not in RegionGroup.values:
         raise ValidationError(
-            _("Unknown region group %(group)r; choose one of: %(choices)s."),
+            _("Unknown region group “%(group)s”; choose one of: %(choices)s."),
             params={"group": group, "choices": ", ".join(RegionGroup.values)},
         )
     region, _created = Region.objects.update_or_create(
@@ -98,7 +98,7 @@ def institution_add(
     if not _CODE.match(code):
         raise ValidationError(
             _(
-                "Institution code %(code)r must be 2–32 capital letters, digits, '-' or '_', "
+                "Institution code “%(code)s” must be 2–32 capital letters, digits, '-' or '_', "
                 "starting with a letter or digit."
             ),
             params={"code": code},
@@ -107,14 +107,14 @@ def institution_add(
         raise ValidationError(_("An institution needs a name."))
     if type not in InstitutionType.values:
         raise ValidationError(
-            _("Unknown institution type %(type)r; choose one of: %(choices)s."),
+            _("Unknown institution type “%(type)s”; choose one of: %(choices)s."),
             params={"type": type, "choices": ", ".join(InstitutionType.values)},
         )
     roles = roles or [NetworkRole.MEMBER]
     unknown = [r for r in roles if r not in NetworkRole.values]
     if unknown:
         raise ValidationError(
-            _("Unknown network role %(role)r; choose from: %(choices)s."),
+            _("Unknown network role “%(role)s”; choose one of: %(choices)s."),
             params={"role": unknown[0], "choices": ", ".join(NetworkRole.values)},
         )
     try:
@@ -122,7 +122,7 @@ def institution_add(
     except Region.DoesNotExist:
         known = ", ".join(Region.objects.values_list("code", flat=True)) or "-"
         raise ValidationError(
-            _("No region %(region)r; known regions: %(known)s."),
+            _("No region “%(region)s”; known regions: %(known)s."),
             params={"region": region_code, "known": known},
         ) from None
     for agency in agencies or []:

@@ -14,7 +14,7 @@ class DeliveredCopy(models.Model):
     file = models.FileField(_("file"), upload_to="copies/%Y/%m/", max_length=300)
     original_name = models.CharField(_("file name"), max_length=255)
     size = models.PositiveBigIntegerField(_("size"))
-    pages = models.PositiveIntegerField(_("pages"))
+    pages = models.PositiveIntegerField(_("page count"))
     sha256 = models.CharField(max_length=64)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -148,7 +148,10 @@ def _send_to_next_supplier(request: Request) -> None:
     tried = set(request.supplies.values_list("supplier_id", flat=True))
     nxt = next((c for c in routing.candidate_suppliers(request) if c.id not in tried), None)
     if nxt is None:
+        from kede.ill.tasks import send_request_unfilled_mail
+
         _apply(request, machine=REQUESTER, action="no_supplier", actor=None, actor_kind=SYSTEM)
+        send_request_unfilled_mail.enqueue(request_id=request.id)
         return
     position = (request.supplies.aggregate(m=Max("position"))["m"] or 0) + 1
     supply = SupplyRequest.objects.create(request=request, supplier=nxt, position=position)

@@ -81,8 +81,8 @@ def _render_supply(
             "req": supply.request,
             "history": ill.supply_history(supply),
             "actions": actions,
-            "refuse_form": refuse_form or RefuseForm(),
-            "deliver_form": deliver_form or DeliverForm(),
+            "refuse_form": refuse_form or RefuseForm(prefix="refuse"),
+            "deliver_form": deliver_form or DeliverForm(prefix="deliver"),
         },
         status=status,
     )
@@ -98,7 +98,7 @@ def supply_accept(request: HttpRequest, supply_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(
-            request, _("You will supply request %(n)s.") % {"n": supply.request.number}
+            request, _("You will supply request %(number)s.") % {"number": supply.request.number}
         )
     return redirect("portal:staff-supply", supply_id=supply.id)
 
@@ -107,7 +107,7 @@ def supply_accept(request: HttpRequest, supply_id: int) -> HttpResponse:
 @require_POST
 def supply_refuse(request: HttpRequest, supply_id: int) -> HttpResponse:
     supply = _supply_or_404(request, supply_id)
-    form = RefuseForm(request.POST)
+    form = RefuseForm(request.POST, prefix="refuse")
     if not form.is_valid():
         return _render_supply(request, supply, refuse_form=form, status=400)
     try:
@@ -115,7 +115,16 @@ def supply_refuse(request: HttpRequest, supply_id: int) -> HttpResponse:
     except (TransitionError, PermissionDenied) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Answered: cannot supply. The request moves on."))
+        supply.request.refresh_from_db(fields=["state"])
+        if supply.request.state == "unfilled":
+            outcome = _(
+                "Answered: cannot supply. No other library can supply it; the reader has been told."
+            )
+        else:
+            outcome = _(
+                "Answered: cannot supply. The request goes to the next library that holds it."
+            )
+        messages.success(request, outcome)
     return redirect("portal:staff-supply", supply_id=supply.id)
 
 
@@ -123,7 +132,7 @@ def supply_refuse(request: HttpRequest, supply_id: int) -> HttpResponse:
 @require_POST
 def supply_deliver(request: HttpRequest, supply_id: int) -> HttpResponse:
     supply = _supply_or_404(request, supply_id)
-    form = DeliverForm(request.POST, request.FILES)
+    form = DeliverForm(request.POST, request.FILES, prefix="deliver")
     if not form.is_valid():
         return _render_supply(request, supply, deliver_form=form, status=400)
     try:

@@ -45,8 +45,8 @@ def test_a_centre_onboards_a_member_from_the_command_line(network, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--region", "MARS"], "'MARS'.*CENTRAL, EAST, SW"),
-        (["--region", "SW", "--agency", "nonsense"], "'nonsense'.*TYPE:VALUE"),
+        (["--region", "MARS"], "MARS.*CENTRAL, EAST, SW"),
+        (["--region", "SW", "--agency", "nonsense"], "nonsense.*TYPE:VALUE"),
         (["--region", "SW", "--agency", "ISIL:dup"], "ISIL:dup.*FDU"),
     ],
 )

@@ -1,6 +1,7 @@
 """The reader's mail goes through a real SMTP server on loopback, once, even after a failure."""
 
 import email
+import email.policy
 import socket
 import threading
 
@@ -23,7 +24,9 @@ class Inbox:
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
-            self.messages.append(email.message_from_bytes(envelope.content))
+            self.messages.append(
+                email.message_from_bytes(envelope.content, policy=email.policy.default)
+            )
         return "250 OK"
 
 
@@ -60,7 +63,7 @@ def deliver(network):
 
 
 def body_of(message) -> str:
-    return message.get_payload(decode=True).decode(message.get_content_charset() or "utf-8")
+    return message.get_content()
 
 
 def test_the_reader_gets_one_mail_with_the_link_in_their_language(network, smtp):
@@ -104,3 +107,30 @@ def test_a_mail_server_that_is_down_delays_the_mail_but_does_not_lose_it(network
         controller.stop()
     # then the mail arrives, once
     assert len(inbox.messages) == 1
+
+
+def test_a_reader_whose_request_ends_unfilled_is_told_why(network, smtp):
+    # given a request both holders refuse
+    request = services.request_submit(
+        actor=network.readers["USST"],
+        citation=services.Citation(title="Chapter 7", container_title="The making"),
+        work=network.work,
+    )
+    services.supply_refuse(
+        actor=network.staff["FDU"],
+        supply=request.supplies.get(supplier__code="FDU"),
+        reason="not_on_shelf",
+        note="on loan",
+    )
+    services.supply_refuse(
+        actor=network.staff["SCU"],
+        supply=request.supplies.get(supplier__code="SCU"),
+        reason="not_held",
+    )
+    # when the worker runs
+    run_pending_tasks()
+    # then the reader has one mail naming each library and its reason
+    assert len(smtp.messages) == 1
+    body = body_of(smtp.messages[0])
+    assert request.number in smtp.messages[0]["Subject"]
+    assert "FDU Library" in body and "on loan" in body and "SCU Library" in body

@@ -78,5 +78,7 @@ def test_a_bad_form_creates_nothing_and_shows_the_error_beside_the_field(client,
         {"title": "Ch", "container_title": "J", "issn": "1234-5678"},
     )
     assert response.status_code == 200
-    assert 'id="id_issn-error"' in response.content.decode()
+    page = response.content.decode()
+    assert 'aria-describedby="id_issn_error"' in page
+    assert 'id="id_issn_error"' in page
     assert Request.objects.count() == 0

@@ -65,7 +65,7 @@ _FORMATS = {
     "r": "object",
 }
 _TRAILING_PUNCT = re.compile(r"[\s/:;,.=]+$")
-_YEAR = re.compile(r"(1[5-9]\d\d|20\d\d)")
+_YEAR = re.compile(r"(1[5-9][0-9][0-9]|20[0-9][0-9])")
 
 
 def clean(text: str) -> str:
@@ -116,7 +116,7 @@ def bib_from_record(record: pymarc.Record) -> BibRecord:
     year = ""
     language = ""
     if fixed is not None and fixed.data and len(fixed.data) >= 38:
-        if fixed.data[7:11].isdigit():
+        if _YEAR.fullmatch(fixed.data[7:11]):
             year = fixed.data[7:11]
         language = fixed.data[35:38].strip(" |")
     if not year and (m := _YEAR.search(date_text)):

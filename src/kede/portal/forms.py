@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from kede.core.identifiers import normalise_doi, normalise_isbn, normalise_issn
 from kede.ill.models import UnfilledReason
 
+_YEAR = re.compile(r"[0-9]{4}")  # ASCII digits only: str.isdigit() also accepts '¹'
 _PAGES = re.compile(
     r"^[0-9A-Za-z]+(\s*[-–]\s*[0-9A-Za-z]+)?(\s*,\s*[0-9A-Za-z]+(\s*[-–]\s*[0-9A-Za-z]+)?)*$"
 )
@@ -33,7 +34,7 @@ class CitationForm(forms.Form):
         if not year:
             return ""
         this_year = timezone.localdate().year
-        if not year.isdigit() or not 1400 <= int(year) <= this_year + 1:
+        if not _YEAR.fullmatch(year) or not 1400 <= int(year) <= this_year + 1:
             raise ValidationError(
                 _("Give the year as four digits, between 1400 and %(max)s.")
                 % {"max": this_year + 1}

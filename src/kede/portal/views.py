@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
@@ -23,6 +25,7 @@ from kede.ill.states import READER, REQUESTER
 from kede.portal.forms import CancelForm, CitationForm
 
 PAGE_SIZE = 20
+_ASCII_ID = re.compile(r"[0-9]{1,18}")
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -74,7 +77,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         return render(request, "portal/not_reader.html", status=403)
     work = None
     if work_id := request.GET.get("work") or request.POST.get("work"):
-        work = Work.objects.filter(id=work_id).first() if str(work_id).isdigit() else None
+        work = Work.objects.filter(id=work_id).first() if _ASCII_ID.fullmatch(work_id) else None
     form = CitationForm(request.POST or None, initial=_initial_citation(work))
     if request.method == "POST" and form.is_valid():
         try:

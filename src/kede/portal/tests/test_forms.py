@@ -82,3 +82,14 @@ def test_a_bad_form_creates_nothing_and_shows_the_error_beside_the_field(client,
     assert 'aria-describedby="id_issn_error"' in page
     assert 'id="id_issn_error"' in page
     assert Request.objects.count() == 0
+
+
+@pytest.mark.parametrize("year", ["¹⁹⁹⁹", "１９９９", "١٩٩٩"])
+def test_years_in_other_digit_forms_are_refused_not_crashed(year):
+    assert "year" in errors_for(year=year)
+
+
+@pytest.mark.django_db
+def test_a_strange_work_parameter_is_ignored(client, network):
+    assert client.login(username=network.readers["USST"].username, password=PASSWORD)
+    assert client.get(reverse("portal:request-new") + "?work=¹").status_code == 200

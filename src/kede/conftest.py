@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from pypdf import PdfWriter
 
 from kede.accounts.models import ReaderCategory, Role, User
@@ -17,6 +19,12 @@ from kede.consortium import services as consortium
 from kede.consortium.models import Institution, InstitutionType, NetworkRole
 
 PASSWORD = "test-pass-123"
+
+# On CI the fuzzers replay the same examples every run, so a commit that was green stays green;
+# on developers' machines they keep exploring new inputs.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @dataclass

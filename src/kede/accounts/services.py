@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -44,6 +45,14 @@ def reader_register(
         reader_category=reader_category,
         department=department,
     )
+
+
+def user_set_language(*, user: User, language: str) -> bool:
+    """Remember the person's interface language (their mail follows it). False if unknown."""
+    if language not in dict(settings.LANGUAGES):
+        return False
+    User.objects.filter(pk=user.pk).update(preferred_language=language)
+    return True
 
 
 def _decide_registration(

@@ -69,7 +69,9 @@ _YEAR = re.compile(r"(1[5-9][0-9][0-9]|20[0-9][0-9])")
 
 
 def clean(text: str) -> str:
-    return _TRAILING_PUNCT.sub("", " ".join(text.split()))
+    """Composed Unicode (MARC-8 and many exports decompose accents), single spaces, no ISBD
+    punctuation at the end."""
+    return _TRAILING_PUNCT.sub("", " ".join(unicodedata.normalize("NFC", text).split()))
 
 
 def fold(text: str) -> str:

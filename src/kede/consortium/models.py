@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+
+class Named(models.Model):
+    """A name in Chinese with an optional English one, shown by the active language."""
+
+    name = models.CharField(_("name"), max_length=200)
+    name_en = models.CharField(_("English name"), max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def local_name(self) -> str:
+        language = get_language() or ""
+        return self.name_en if language.startswith("en") and self.name_en else self.name
 
 
 class RegionGroup(models.TextChoices):
@@ -44,11 +60,9 @@ class Consortium(models.Model):
         return self.name
 
 
-class Region(models.Model):
+class Region(Named):
     consortium = models.ForeignKey(Consortium, on_delete=models.PROTECT, related_name="regions")
     code = models.SlugField(_("code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=200)
-    name_en = models.CharField(_("English name"), max_length=200, blank=True)
     group = models.CharField(_("region group"), max_length=16, choices=RegionGroup.choices)
 
     class Meta:
@@ -60,10 +74,8 @@ class Region(models.Model):
         return self.name
 
 
-class Institution(models.Model):
+class Institution(Named):
     code = models.CharField(_("code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=200)
-    name_en = models.CharField(_("English name"), max_length=200, blank=True)
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="institutions")
     type = models.CharField(
         _("type"),
@@ -81,9 +93,6 @@ class Institution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
-
-    def display_name(self, language: str) -> str:
-        return self.name_en if language.startswith("en") and self.name_en else self.name
 
 
 class InstitutionRole(models.Model):

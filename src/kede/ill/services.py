@@ -155,6 +155,9 @@ def _send_to_next_supplier(request: Request) -> None:
         return
     position = (request.supplies.aggregate(m=Max("position"))["m"] or 0) + 1
     supply = SupplyRequest.objects.create(request=request, supplier=nxt, position=position)
+    action = "route" if request.state == R.SUBMITTED else "reroute"
+    _apply(request, machine=REQUESTER, action=action, actor=None, actor_kind=SYSTEM,
+           supply=supply)  # fmt: skip
     RequestEvent.objects.create(
         request=request,
         supply=supply,
@@ -163,9 +166,6 @@ def _send_to_next_supplier(request: Request) -> None:
         to_state=supply.state,
         institution=nxt,
     )
-    action = "route" if request.state == R.SUBMITTED else "reroute"
-    _apply(request, machine=REQUESTER, action=action, actor=None, actor_kind=SYSTEM,
-           supply=supply)  # fmt: skip
 
 
 def _requester_actor_kind(actor: User, request: Request, action: str) -> str:

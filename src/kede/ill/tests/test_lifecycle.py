@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from kede.catalog.marc import BibRecord
 from kede.conftest import pdf_bytes
 from kede.core.statemachine import TransitionNotAllowed
 from kede.ill import services
@@ -42,9 +43,30 @@ def test_a_request_goes_first_to_a_holder_in_the_readers_region(network):
     actions = list(request.events.values_list("side", "action", "from_state", "to_state"))
     assert actions == [
         ("requester", "submit", "", "submitted"),
-        ("supplier", "receive", "", "received"),
         ("requester", "route", "submitted", "sent"),
+        ("supplier", "receive", "", "received"),
     ]
+
+
+def test_external_suppliers_come_after_every_member(network):
+    # given an external supplier in the reader's own region that also holds the book
+    from kede.catalog.services import catalog_load_records
+    from kede.consortium.services import institution_add
+
+    nstl = institution_add(
+        code="NSTL", name="NSTL", region_code="EAST", type="national_partner",
+        roles=["external_supplier"],
+    )  # fmt: skip
+    catalog_load_records(
+        records=[BibRecord(local_id="n1", title="x", isbns=["9780394703220"])],
+        holders=lambda bib: [nstl],
+    )
+    # when a USST reader asks
+    request = submit(network)
+    # then the members are asked first, NSTL last
+    from kede.ill import routing
+
+    assert [i.code for i in routing.candidate_suppliers(request)] == ["FDU", "SCU", "NSTL"]
 
 
 def test_a_library_is_never_asked_for_its_own_holding(network):

@@ -128,3 +128,29 @@ def pdf_bytes(pages: int = 2) -> bytes:
 @pytest.fixture
 def pdf() -> bytes:
     return pdf_bytes()
+
+
+def submit_copy_request(network: Network, title: str = "Chapter 1", reader: str = "USST"):
+    """A reader asks for a chapter of the network's book (held by FDU and SCU)."""
+    from kede.ill import services
+
+    return services.request_submit(
+        actor=network.readers[reader],
+        citation=services.Citation(title=title, container_title="The making"),
+        work=network.work,
+    )
+
+
+def deliver_copy(network: Network, title: str = "Chapter 1"):
+    """A USST reader's request, supplied by FDU with a real PDF: returns the request."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from kede.ill import services
+
+    request = submit_copy_request(network, title)
+    services.supply_deliver(
+        actor=network.staff["FDU"],
+        supply=request.supplies.get(),
+        upload=SimpleUploadedFile("c.pdf", pdf_bytes(), "application/pdf"),
+    )
+    return request

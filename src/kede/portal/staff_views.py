@@ -20,6 +20,7 @@ from kede.ill import services as ill_services
 from kede.ill.models import Request, SupplyRequest
 from kede.ill.states import REQUESTER, STAFF, SUPPLIER
 from kede.portal.forms import CancelForm, DeliverForm, RefuseForm
+from kede.portal.views import cancel_and_report
 
 STAFF_ROLES = (Role.ILL_STAFF, Role.INSTITUTION_ADMIN, Role.REGION_ADMIN, Role.CENTRE_ADMIN)
 
@@ -178,14 +179,7 @@ def borrowing_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
         req = ill.access_request_as_staff(request.user, request_id)
     except Request.DoesNotExist:
         raise Http404 from None
-    form = CancelForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
-    try:
-        ill_services.request_cancel(actor=request.user, request=req, note=note)
-    except (TransitionError, PermissionDenied) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("Request cancelled."))
+    cancel_and_report(request, req)
     return redirect("portal:staff-borrowing", request_id=req.id)
 
 

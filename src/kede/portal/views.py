@@ -127,13 +127,8 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def request_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
-    try:
-        ill_request = ill.access_request_as_reader(request.user, request_id)
-    except Request.DoesNotExist:
-        raise Http404 from None
+def cancel_and_report(request: HttpRequest, ill_request: Request) -> None:
+    """Cancel on the person's behalf and tell them how it went (reader and staff pages)."""
     form = CancelForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     try:
@@ -142,6 +137,16 @@ def request_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
         messages.error(request, _("The request could not be cancelled: %(why)s") % {"why": exc})
     else:
         messages.success(request, _("Request cancelled."))
+
+
+@login_required
+@require_POST
+def request_cancel(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        ill_request = ill.access_request_as_reader(request.user, request_id)
+    except Request.DoesNotExist:
+        raise Http404 from None
+    cancel_and_report(request, ill_request)
     return redirect("portal:request-detail", request_id=ill_request.id)
 
 

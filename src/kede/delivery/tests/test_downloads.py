@@ -4,31 +4,18 @@ import datetime
 
 import pytest
 from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from kede.conftest import pdf_bytes
+from kede.conftest import deliver_copy
 from kede.delivery import services as delivery
 from kede.delivery.models import DeliveredCopy, DownloadLog
-from kede.ill import services
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def copy(network):
-    request = services.request_submit(
-        actor=network.readers["USST"],
-        citation=services.Citation(title="Chapter 4", container_title="The making"),
-        work=network.work,
-    )
-    supply = request.supplies.get()
-    services.supply_deliver(
-        actor=network.staff["FDU"],
-        supply=supply,
-        upload=SimpleUploadedFile("c.pdf", pdf_bytes(), "application/pdf"),
-    )
-    return request.copies.get()
+    return deliver_copy(network, "Chapter 4").copies.get()
 
 
 def token_of(copy):

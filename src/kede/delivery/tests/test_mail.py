@@ -7,10 +7,9 @@ import threading
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from kede.conftest import pdf_bytes
+from kede.conftest import deliver_copy
 from kede.core.runtime import run_pending_tasks
 from kede.ill import services
 
@@ -49,17 +48,7 @@ def smtp(settings):
 
 
 def deliver(network):
-    request = services.request_submit(
-        actor=network.readers["USST"],
-        citation=services.Citation(title="Chapter 5", container_title="The making"),
-        work=network.work,
-    )
-    services.supply_deliver(
-        actor=network.staff["FDU"],
-        supply=request.supplies.get(),
-        upload=SimpleUploadedFile("c.pdf", pdf_bytes(), "application/pdf"),
-    )
-    return request
+    return deliver_copy(network, "Chapter 5")
 
 
 def body_of(message) -> str:

@@ -1,30 +1,18 @@
 """Through the pages: a library's staff never see another library's readers, requests or files."""
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from kede.conftest import PASSWORD, pdf_bytes
+from kede.conftest import PASSWORD, deliver_copy
 from kede.delivery.services import copy_link
-from kede.ill import services
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def delivered(network):
-    request = services.request_submit(
-        actor=network.readers["USST"],
-        citation=services.Citation(title="Chapter 6", container_title="The making"),
-        work=network.work,
-    )
-    supply = request.supplies.get()
-    services.supply_deliver(
-        actor=network.staff["FDU"],
-        supply=supply,
-        upload=SimpleUploadedFile("c.pdf", pdf_bytes(), "application/pdf"),
-    )
-    return request, supply
+    request = deliver_copy(network, "Chapter 6")
+    return request, request.supplies.get()
 
 
 def login(client, user):

@@ -148,6 +148,9 @@ TASKS = {
     }
 }
 
+# A task running longer than this is taken to have lost its worker and is queued again.
+KEDE_TASK_STALL_MINUTES = env.get_int("KEDE_TASK_STALL_MINUTES", 30)
+
 EMAIL_BACKEND = env.get_str(
     "KEDE_EMAIL_BACKEND",
     "django.core.mail.backends.filebased.EmailBackend",

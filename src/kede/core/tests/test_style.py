@@ -12,7 +12,7 @@ RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.whi
 
 
 @pytest.mark.skipif(RUFF is None, reason="ruff is not installed")
-@pytest.mark.parametrize("args", [["check", "src"], ["format", "--check", "src"]])
+@pytest.mark.parametrize("args", [["check", "src", "bench"], ["format", "--check", "src", "bench"]])
 def test_ruff(args):
     result = subprocess.run([RUFF, *args], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from kede.core.commands_util import default_marc_dir
 from kede.demo import DEMO_PASSWORD, demo_load
-
-
-def default_marc_dir() -> Path | None:
-    configured = os.environ.get("KEDE_DEMO_MARC_DIR")
-    if configured:
-        return Path(configured)
-    beside = Path.cwd().parent / "shared" / "data" / "marc"
-    return beside if beside.is_dir() else None
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from pypdf import PdfWriter
 
 from kede.accounts.models import ReaderCategory, Role, User
-from kede.accounts.services import role_grant
+from kede.accounts.services import role_grant, user_create
 from kede.catalog.marc import BibRecord
 from kede.catalog.models import Work
 from kede.catalog.services import catalog_load_records
@@ -42,14 +42,13 @@ class Network:
 
 
 def make_user(username: str, **extra) -> User:
-    user = User.objects.create_user(
+    return user_create(
         username=username,
         password=PASSWORD,
         email=f"{username}@example.org",
         full_name=extra.pop("full_name", username.title()),
         **extra,
     )
-    return user
 
 
 def build_network() -> Network:

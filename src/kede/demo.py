@@ -13,7 +13,7 @@ from pathlib import Path
 from django.db import transaction
 
 from kede.accounts.models import ReaderCategory, Role, User
-from kede.accounts.services import reader_register, role_grant
+from kede.accounts.services import reader_register, role_grant, user_create
 from kede.catalog.marc import BibRecord
 from kede.catalog.services import LoadReport, catalog_load_file
 from kede.consortium import services as consortium
@@ -123,13 +123,9 @@ def demo_accounts() -> list[DemoAccount]:
 
 
 def _user(username: str, full_name: str, email: str, **extra) -> User:
-    user, created = User.objects.get_or_create(
-        username=username, defaults={"full_name": full_name, "email": email, **extra}
+    return user_create(
+        username=username, password=DEMO_PASSWORD, email=email, full_name=full_name, **extra
     )
-    if created:
-        user.set_password(DEMO_PASSWORD)
-        user.save(update_fields=["password"])
-    return user
 
 
 @transaction.atomic
@@ -181,16 +177,15 @@ def _build_people(institutions: Iterable[Institution]) -> None:
         )
     region = _user("region.sw", "西南区域中心管理员", "region@scu.kede.localhost")
     role_grant(user=region, institution=by_code["SCU"], role=Role.REGION_ADMIN)
-    if not User.objects.filter(username="applicant.sicnu").exists():
-        reader_register(
-            username="applicant.sicnu",
-            password=DEMO_PASSWORD,
-            email="applicant@sicnu.kede.localhost",
-            full_name="何晓",
-            institution=by_code["SICNU"],
-            reader_category=ReaderCategory.MASTERS,
-            department="外国语学院",
-        )
+    reader_register(
+        username="applicant.sicnu",
+        password=DEMO_PASSWORD,
+        email="applicant@sicnu.kede.localhost",
+        full_name="何晓",
+        institution=by_code["SICNU"],
+        reader_category=ReaderCategory.MASTERS,
+        department="外国语学院",
+    )
 
 
 def demo_load(*, marc_dir: Path | None = None) -> DemoSummary:

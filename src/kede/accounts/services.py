@@ -13,6 +13,30 @@ from kede.accounts.models import Membership, MembershipStatus, ReaderCategory, R
 from kede.consortium.models import Institution
 
 
+def user_create(
+    *,
+    username: str,
+    password: str,
+    email: str = "",
+    full_name: str = "",
+    preferred_language: str = "zh-hans",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+) -> User:
+    """A person's one account. Roles come separately (`role_grant`, `reader_register`)."""
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError(_("This user name is taken."))
+    return User.objects.create_user(
+        username=username,
+        password=password,
+        email=email,
+        full_name=full_name,
+        preferred_language=preferred_language,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
+    )
+
+
 @transaction.atomic
 def reader_register(
     *,
@@ -28,9 +52,7 @@ def reader_register(
     """Self-registration: the account exists at once, the reader role waits for the library."""
     if reader_category not in ReaderCategory.values:
         raise ValidationError(_("Choose a reader category."))
-    if User.objects.filter(username__iexact=username).exists():
-        raise ValidationError(_("This user name is taken."))
-    user = User.objects.create_user(
+    user = user_create(
         username=username,
         password=password,
         email=email,

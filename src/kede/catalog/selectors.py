@@ -25,6 +25,10 @@ def works_search(query: str) -> QuerySet[Work]:
     return works.annotate(holder_count=Count("holdings")).order_by("-holder_count", "title", "id")
 
 
+def works_by_ids(ids: list[int]) -> QuerySet[Work]:
+    return Work.objects.filter(id__in=ids)
+
+
 def work_get(work_id: int) -> Work:
     return Work.objects.get(id=work_id)
 

@@ -75,9 +75,8 @@ def request_new(request: HttpRequest) -> HttpResponse:
     membership = people.reader_membership(request.user)
     if membership is None:
         return render(request, "portal/not_reader.html", status=403)
-    work = None
-    if work_id := request.GET.get("work") or request.POST.get("work"):
-        work = Work.objects.filter(id=work_id).first() if _ASCII_ID.fullmatch(work_id) else None
+    work_id = request.GET.get("work") or request.POST.get("work") or ""
+    work = catalog.works_by_ids([int(work_id)]).first() if _ASCII_ID.fullmatch(work_id) else None
     form = CitationForm(request.POST or None, initial=_initial_citation(work))
     if request.method == "POST" and form.is_valid():
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from kede.accounts.selectors import AnyUser, institutions_for
+from kede.catalog.marc import fold
 from kede.ill.models import Request, RequestEvent, SupplyRequest
 from kede.ill.states import SUPPLIER_OPEN
 
@@ -77,3 +78,46 @@ def supply_history(supply: SupplyRequest) -> QuerySet[RequestEvent]:
         .select_related("institution", "supply__supplier")
         .order_by("at", "id")
     )
+
+
+# A request that ended without a copy does not make a new one a duplicate.
+_ENDED_EMPTY = ("cancelled", "unfilled")
+
+
+def _page_key(pages: str) -> str:
+    return "".join(pages.split()).replace("–", "-").replace("—", "-").lower()
+
+
+def looks_like(
+    request: Request, *, doi: str, issn: str, volume: str, pages: str, title: str
+) -> bool:
+    """The same citation: same DOI, or same ISSN, volume and pages, or the same folded title."""
+    if doi and request.doi and doi.lower() == request.doi.lower():
+        return True
+    if (
+        issn
+        and volume
+        and pages
+        and (request.issn, request.volume) == (issn, volume)
+        and _page_key(request.pages) == _page_key(pages)
+    ):
+        return True
+    return bool(title) and fold(title) == fold(request.title)
+
+
+def earlier_requests_like(
+    user: AnyUser,
+    *,
+    doi: str = "",
+    issn: str = "",
+    volume: str = "",
+    pages: str = "",
+    title: str = "",
+) -> list[Request]:
+    """The caller's own open or fulfilled requests for the same citation, newest first."""
+    mine = requests_of_reader(user).exclude(state__in=_ENDED_EMPTY)
+    return [
+        r
+        for r in mine
+        if looks_like(r, doi=doi, issn=issn, volume=volume, pages=pages, title=title)
+    ]

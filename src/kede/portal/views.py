@@ -69,6 +69,17 @@ def _initial_citation(work: Work | None) -> dict:
             "year": work.year}  # fmt: skip
 
 
+def _earlier_like(user, citation: dict) -> list[Request]:
+    return ill.earlier_requests_like(
+        user,
+        doi=citation["doi"],
+        issn=citation["issn"],
+        volume=citation["volume"],
+        pages=citation["pages"],
+        title=citation["title"],
+    )
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def request_new(request: HttpRequest) -> HttpResponse:
@@ -78,20 +89,28 @@ def request_new(request: HttpRequest) -> HttpResponse:
     work_id = request.GET.get("work") or request.POST.get("work") or ""
     work = catalog.works_by_ids([int(work_id)]).first() if _ASCII_ID.fullmatch(work_id) else None
     form = CitationForm(request.POST or None, initial=_initial_citation(work))
+    duplicates: list[Request] = []
     if request.method == "POST" and form.is_valid():
-        try:
-            created = ill_services.request_submit(
-                actor=request.user,
-                citation=ill_services.Citation(**form.cleaned_data),
-                work=work,
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(request, _("Request %(number)s sent.") % {"number": created.number})
-            return redirect("portal:request-detail", request_id=created.id)
+        if not request.POST.get("confirm_duplicate"):
+            duplicates = _earlier_like(request.user, form.cleaned_data)
+        if not duplicates:
+            try:
+                created = ill_services.request_submit(
+                    actor=request.user,
+                    citation=ill_services.Citation(**form.cleaned_data),
+                    work=work,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request, _("Request %(number)s sent.") % {"number": created.number}
+                )
+                return redirect("portal:request-detail", request_id=created.id)
     return render(
-        request, "portal/request_form.html", {"form": form, "work": work, "membership": membership}
+        request,
+        "portal/request_form.html",
+        {"form": form, "work": work, "membership": membership, "duplicates": duplicates},
     )
 
 

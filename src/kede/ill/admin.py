@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from kede.core.admin_tools import ReadOnlyAdmin, ReadOnlyInline
-from kede.ill.models import Request, RequestEvent, SupplyRequest
+from kede.ill.models import Peer, Request, RequestEvent, SupplyRequest
 
 
 class SupplyInline(ReadOnlyInline):
@@ -26,3 +26,9 @@ class RequestAdmin(ReadOnlyAdmin):
 class SupplyRequestAdmin(ReadOnlyAdmin):
     list_display = ["request", "supplier", "position", "state", "reason", "updated_at"]
     list_filter = ["state", "supplier", "reason"]
+
+
+@admin.register(Peer)
+class PeerAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "name", "url", "version", "is_active"]
+    list_filter = ["version", "is_active"]

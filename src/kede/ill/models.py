@@ -145,3 +145,32 @@ class RequestEvent(models.Model):
         ordering = ["at", "id"]
         verbose_name = _("request event")
         verbose_name_plural = _("request events")
+
+
+class PeerVersion(models.TextChoices):
+    V1_2 = "1.2", "ISO 18626:2017 (1.2)"
+    V2021_2 = "2021-2", "ISO 18626:2021 (2021-2)"
+
+
+class Peer(models.Model):
+    """Another ILL system (another Kede node or another vendor's), addressed by agency id."""
+
+    agency_type = models.CharField(_("agency id type"), max_length=32)
+    agency_value = models.CharField(_("agency id value"), max_length=64)
+    url = models.URLField(_("ISO 18626 endpoint"), max_length=500)
+    version = models.CharField(
+        _("protocol version"), max_length=8, choices=PeerVersion.choices, default=PeerVersion.V1_2
+    )
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("peer")
+        verbose_name_plural = _("peers")
+        constraints = [
+            models.UniqueConstraint(fields=["agency_type", "agency_value"], name="uniq_peer_agency")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agency_type}:{self.agency_value}"

@@ -121,3 +121,51 @@ def earlier_requests_like(
         for r in mine
         if looks_like(r, doi=doi, issn=issn, volume=volume, pages=pages, title=title)
     ]
+
+
+def institution_requests(institution, *, state: str | None = None) -> list[dict]:
+    """Every request of one library on both sides, newest first, as plain data for scripts.
+
+    For trusted callers (the command line): the reader is identified by user name only on the
+    requesting side; the supplying side never names the reader.
+    """
+    rows = []
+    borrowing = Request.objects.filter(requester=institution).select_related("reader")
+    lending = SupplyRequest.objects.filter(supplier=institution).select_related(
+        "request", "request__requester"
+    )
+    if state:
+        borrowing = borrowing.filter(state=state)
+        lending = lending.filter(state=state)
+    for r in borrowing:
+        current = r.supplies.order_by("-position").select_related("supplier").first()
+        rows.append(
+            {
+                "number": r.number,
+                "side": "requester",
+                "state": r.state,
+                "service_type": r.service_type,
+                "title": r.title,
+                "container_title": r.container_title,
+                "reader": r.reader.username,
+                "partner": current.supplier.code if current else "",
+                "created_at": r.created_at.isoformat(),
+                "updated_at": r.updated_at.isoformat(),
+            }
+        )
+    for s in lending:
+        rows.append(
+            {
+                "number": s.request.number,
+                "side": "supplier",
+                "state": s.state,
+                "service_type": s.request.service_type,
+                "title": s.request.title,
+                "container_title": s.request.container_title,
+                "partner": s.request.requester.code,
+                "reason": s.reason,
+                "created_at": s.created_at.isoformat(),
+                "updated_at": s.updated_at.isoformat(),
+            }
+        )
+    return sorted(rows, key=lambda row: row["created_at"], reverse=True)

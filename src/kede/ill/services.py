@@ -19,7 +19,14 @@ from kede.accounts.models import User
 from kede.catalog.models import Work
 from kede.core.statemachine import StateMachine, TransitionConflict, TransitionNotAllowed
 from kede.ill import routing
-from kede.ill.models import Request, RequestEvent, ServiceType, SupplyRequest, UnfilledReason
+from kede.ill.models import (
+    Peer,
+    Request,
+    RequestEvent,
+    ServiceType,
+    SupplyRequest,
+    UnfilledReason,
+)
 from kede.ill.states import READER, REQUESTER, STAFF, SUPPLIER, SUPPLIER_OPEN, SYSTEM
 from kede.ill.states import RequesterState as R
 
@@ -279,3 +286,33 @@ __all__ = [
     "supply_deliver",
     "supply_refuse",
 ]
+
+
+# ---- peers ----------------------------------------------------------------------------------
+
+
+def peer_register(*, agency: str, url: str, version: str = "1.2", name: str = "") -> Peer:
+    """Register (or update) another ILL system by its agency id, e.g. ISIL:CN-100871-L."""
+    from django.core.validators import URLValidator
+
+    from kede.consortium.services import parse_agency
+    from kede.ill.models import PeerVersion
+
+    parsed = parse_agency(agency)
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise ValidationError(
+            _("“%(url)s” is not an http(s) address of an ISO 18626 endpoint.") % {"url": url}
+        ) from None
+    if version not in PeerVersion.values:
+        raise ValidationError(
+            _("Unknown ISO 18626 version “%(version)s”; choose one of: %(choices)s.")
+            % {"version": version, "choices": ", ".join(PeerVersion.values)}
+        )
+    peer, _created = Peer.objects.update_or_create(
+        agency_type=parsed.type,
+        agency_value=parsed.value,
+        defaults={"url": url, "version": version, "name": name, "is_active": True},
+    )
+    return peer

@@ -169,3 +169,19 @@ def institution_requests(institution, *, state: str | None = None) -> list[dict]
             }
         )
     return sorted(rows, key=lambda row: row["created_at"], reverse=True)
+
+
+def call_numbers_at_suppliers(supplies: list[SupplyRequest]) -> dict[int, str]:
+    """Where each supplier finds the item on its own shelves (for pull slips)."""
+    from kede.catalog.models import Holding
+
+    wanted = {(s.request.work_id, s.supplier_id): s.id for s in supplies if s.request.work_id}
+    found: dict[int, str] = {}
+    holdings = Holding.objects.filter(
+        work_id__in={w for w, _ in wanted}, institution_id__in={i for _, i in wanted}
+    ).values_list("work_id", "institution_id", "call_number")
+    for work_id, institution_id, call_number in holdings:
+        supply_id = wanted.get((work_id, institution_id))
+        if supply_id and call_number and supply_id not in found:
+            found[supply_id] = call_number
+    return found

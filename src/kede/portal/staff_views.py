@@ -211,3 +211,46 @@ def reader_decide(request: HttpRequest, membership_id: int, decision: str) -> Ht
     else:
         messages.success(request, _("Decision saved for %(name)s.") % {"name": membership.user})
     return redirect("portal:staff-readers")
+
+
+def _selected_supplies(request: HttpRequest) -> list[SupplyRequest]:
+    """The selected requests the caller may act on; others' ids are silently not there."""
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isascii() and i.isdigit()][:200]
+    return list(ill.supply_requests_for(request.user).filter(id__in=ids))
+
+
+@login_required
+@require_POST
+def bulk_accept(request: HttpRequest) -> HttpResponse:
+    _require_staff(request)
+    accepted, refused = [], []
+    for supply in _selected_supplies(request):
+        try:
+            ill_services.supply_accept(actor=request.user, supply=supply)
+        except (TransitionError, PermissionDenied):
+            refused.append(supply.request.number)
+        else:
+            accepted.append(supply.request.number)
+    if accepted:
+        messages.success(
+            request, _("You will supply: %(numbers)s.") % {"numbers": ", ".join(accepted)}
+        )
+    if refused:
+        messages.error(
+            request,
+            _("Not changed (already answered or cancelled): %(numbers)s.")
+            % {"numbers": ", ".join(refused)},
+        )
+    if not accepted and not refused:
+        messages.error(request, _("Select requests first."))
+    return redirect("portal:staff")
+
+
+@login_required
+@require_POST
+def pull_slips(request: HttpRequest) -> HttpResponse:
+    _require_staff(request)
+    supplies = _selected_supplies(request)
+    call_numbers = ill.call_numbers_at_suppliers(supplies)
+    slips = [{"supply": s, "call_number": call_numbers.get(s.id, "")} for s in supplies]
+    return render(request, "staff/slips.html", {"slips": slips})

@@ -24,6 +24,8 @@ urlpatterns = [
         staff_views.borrowing_cancel,
         name="staff-borrowing-cancel",
     ),
+    path("staff/supply/bulk-accept/", staff_views.bulk_accept, name="staff-bulk-accept"),
+    path("staff/slips/", staff_views.pull_slips, name="staff-slips"),
     path("staff/readers/", staff_views.readers, name="staff-readers"),
     path(
         "staff/readers/<int:membership_id>/<str:decision>/",

@@ -1,0 +1,57 @@
+"""The lending workbench: answer many requests at once and print pull slips."""
+
+import pytest
+from django.urls import reverse
+
+from kede.catalog.models import Holding
+from kede.conftest import PASSWORD, submit_copy_request
+
+pytestmark = pytest.mark.django_db
+
+
+def staff_client(client, network, code):
+    assert client.login(username=network.staff[code].username, password=PASSWORD)
+    return client
+
+
+def test_staff_accept_several_requests_at_once_and_only_their_own(client, network):
+    # given two requests at FDU and one at SCU (FDU's reader asks SCU)
+    at_fdu = [submit_copy_request(network, f"Ch {n}").supplies.get() for n in (1, 2)]
+    at_scu = submit_copy_request(network, "Ch 3", reader="FDU").supplies.get()
+    staff_client(client, network, "FDU")
+    # when FDU's staff select all three ids and press "will supply"
+    ids = [s.id for s in [*at_fdu, at_scu]]
+    response = client.post(reverse("portal:staff-bulk-accept"), {"ids": ids}, follow=True)
+    # then FDU's two are accepted and SCU's is untouched and not even named
+    for s in at_fdu:
+        s.refresh_from_db()
+        assert s.state == "will_supply"
+    at_scu.refresh_from_db()
+    assert at_scu.state == "received"
+    [said] = [str(m) for m in response.context["messages"]]
+    assert at_fdu[0].request.number in said and at_fdu[1].request.number in said
+    assert at_scu.request.number not in said
+
+
+def test_a_request_already_answered_is_reported_not_changed(client, network):
+    supply = submit_copy_request(network).supplies.get()
+    staff_client(client, network, "FDU")
+    client.post(reverse("portal:staff-bulk-accept"), {"ids": [supply.id]})
+    response = client.post(reverse("portal:staff-bulk-accept"), {"ids": [supply.id]}, follow=True)
+    [error] = [str(m) for m in response.context["messages"] if m.level_tag == "error"]
+    assert supply.request.number in error
+    supply.refresh_from_db()
+    assert supply.state == "will_supply"
+
+
+def test_pull_slips_show_the_call_number_at_the_supplier(client, network):
+    supply = submit_copy_request(network, "Chapter on slips").supplies.get()
+    Holding.objects.filter(work=network.work, institution=network["FDU"]).update(
+        call_number="HD8389 .T5 1963"
+    )
+    staff_client(client, network, "FDU")
+    page = client.post(reverse("portal:staff-slips"), {"ids": [supply.id, "x", "¹"]})
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "HD8389 .T5 1963" in text and "Chapter on slips" in text
+    assert supply.request.number in text

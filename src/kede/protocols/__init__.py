@@ -1,0 +1,1 @@
+"""Library-to-library protocols, as pure Python: no Django here."""

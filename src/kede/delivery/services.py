@@ -76,10 +76,23 @@ def copy_check_upload(upload: UploadedFile) -> CheckedUpload:
 
 
 def copy_save_file(checked: CheckedUpload) -> StoredFile:
+    """Store the file before anything is recorded; a storage failure is told to the uploader."""
     today = timezone.localdate()
-    path = default_storage.save(
-        f"copies/{today:%Y/%m}/{checked.sha256[:16]}.pdf", ContentFile(checked.data)
-    )
+    try:
+        path = default_storage.save(
+            f"copies/{today:%Y/%m}/{checked.sha256[:16]}.pdf", ContentFile(checked.data)
+        )
+    except OSError as exc:
+        logger.exception("storing a delivered copy failed")
+        raise ValidationError(
+            {
+                "file": _(
+                    "The copy could not be stored (%(error)s). Nothing was delivered; try "
+                    "again, and tell the centre if it keeps failing."
+                )
+                % {"error": exc.strerror or exc.__class__.__name__}
+            }
+        ) from exc
     return StoredFile(checked=checked, path=path)
 
 

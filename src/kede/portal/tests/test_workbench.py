@@ -55,3 +55,32 @@ def test_pull_slips_show_the_call_number_at_the_supplier(client, network):
     assert page.status_code == 200
     assert "HD8389 .T5 1963" in text and "Chapter on slips" in text
     assert supply.request.number in text
+
+
+def test_a_storage_failure_is_told_to_the_uploader_and_nothing_is_delivered(
+    client, network, monkeypatch
+):
+    # given a request at FDU and a disk that refuses writes
+    from django.core.files.storage import default_storage
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from kede.conftest import pdf_bytes
+
+    supply = submit_copy_request(network).supplies.get()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(default_storage, "save", full_disk)
+    staff_client(client, network, "FDU")
+    # when staff upload the copy
+    response = client.post(
+        reverse("portal:staff-deliver", args=[supply.id]),
+        {"deliver-file": SimpleUploadedFile("c.pdf", pdf_bytes(), "application/pdf")},
+    )
+    # then they see why, next to the file field, and the request is not delivered
+    assert response.status_code == 400
+    assert "No space left on device" in response.content.decode()
+    supply.refresh_from_db()
+    assert supply.state == "received"
+    assert supply.request.copies.count() == 0

@@ -20,6 +20,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
         {R.READER, R.ILL_STAFF, R.INSTITUTION_ADMIN, R.REGION_ADMIN, R.CENTRE_ADMIN}
     ),
     "copy.download": frozenset({R.READER, R.ILL_STAFF}),
+    "request.report_problem": frozenset({R.READER, R.ILL_STAFF}),
     # Lending side: answer requests sent to one's own institution
     "supply.view": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN}),
     "supply.accept": frozenset({R.ILL_STAFF}),

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from kede.core.admin_tools import ReadOnlyAdmin, ReadOnlyInline
-from kede.delivery.models import DeliveredCopy, DownloadLog
+from kede.delivery.models import DeliveredCopy, DeliveryPolicy, DownloadLog
 
 
 class DownloadInline(ReadOnlyInline):
@@ -16,3 +16,10 @@ class DeliveredCopyAdmin(ReadOnlyAdmin):
     list_filter = ["deleted_reason"]
     exclude = ["file"]
     inlines = [DownloadInline]
+
+
+@admin.register(DeliveryPolicy)
+class DeliveryPolicyAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "institution", "download_limit", "days_after_upload",
+                    "days_after_first_download"]  # fmt: skip
+    raw_id_fields = ["institution"]

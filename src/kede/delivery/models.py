@@ -8,6 +8,47 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+class DeliveryPolicy(models.Model):
+    """How long and how often a delivered copy may be downloaded.
+
+    The row without an institution is the consortium's default, set by the centre; a row for a
+    supplying library overrides it for the copies that library sends.
+    """
+
+    institution = models.OneToOneField(
+        "consortium.Institution",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="delivery_policy",
+        help_text=_("Empty: the consortium's default."),
+    )
+    download_limit = models.PositiveSmallIntegerField(_("downloads allowed"))
+    days_after_upload = models.PositiveSmallIntegerField(_("days available after upload"))
+    days_after_first_download = models.PositiveSmallIntegerField(
+        _("days available after the first download")
+    )
+
+    class Meta:
+        verbose_name = _("delivery policy")
+        verbose_name_plural = _("delivery policies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["institution"],
+                name="uniq_delivery_policy_default",
+                condition=models.Q(institution__isnull=True),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    download_limit__gte=1,
+                    days_after_upload__gte=1,
+                    days_after_first_download__gte=1,
+                ),
+                name="delivery_policy_positive",
+            ),
+        ]
+
+
 class DeliveredCopy(models.Model):
     request = models.ForeignKey("ill.Request", on_delete=models.PROTECT, related_name="copies")
     supply = models.ForeignKey("ill.SupplyRequest", on_delete=models.PROTECT, related_name="copies")
@@ -23,6 +64,8 @@ class DeliveredCopy(models.Model):
     download_limit = models.PositiveSmallIntegerField(_("download limit"))
     downloads = models.PositiveSmallIntegerField(_("downloads"), default=0)
     expires_at = models.DateTimeField(_("available until"))
+    days_after_first_download = models.PositiveSmallIntegerField(default=30)
+    first_downloaded_at = models.DateTimeField(_("first downloaded"), null=True, blank=True)
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)
     deleted_reason = models.CharField(max_length=32, blank=True)
 

@@ -15,7 +15,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Least
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +24,7 @@ from django.utils.translation import gettext as _
 from kede.accounts import selectors as people
 from kede.accounts.models import User
 from kede.delivery.checks import CopyRejected, check_pdf
-from kede.delivery.models import DeliveredCopy, DownloadLog
+from kede.delivery.models import DeliveredCopy, DeliveryPolicy, DownloadLog
 
 logger = logging.getLogger(__name__)
 _LINK_SALT = "kede.delivery.copy-link"
@@ -103,9 +104,34 @@ def copy_discard_file(stored: StoredFile) -> None:
         logger.exception("could not remove unused upload %s", stored.path)
 
 
+@dataclass(frozen=True)
+class Limits:
+    download_limit: int
+    days_after_upload: int
+    days_after_first_download: int
+
+
+def limits_for(supplier) -> Limits:
+    """The supplier's own policy, else the consortium's default, else the settings' defaults."""
+    policy = (
+        DeliveryPolicy.objects.filter(institution=supplier).first()
+        or DeliveryPolicy.objects.filter(institution__isnull=True).first()
+    )
+    if policy is not None:
+        return Limits(
+            policy.download_limit, policy.days_after_upload, policy.days_after_first_download
+        )
+    return Limits(
+        settings.KEDE_DOWNLOAD_LIMIT,
+        settings.KEDE_DOWNLOAD_DAYS,
+        settings.KEDE_DOWNLOAD_DAYS_AFTER_FIRST,
+    )
+
+
 def copy_record(*, supply, stored: StoredFile, actor: User) -> DeliveredCopy:
     """Record a stored copy against the request. Call inside the delivering transaction."""
     now = timezone.now()
+    limits = limits_for(supply.supplier)
     return DeliveredCopy.objects.create(
         request=supply.request,
         supply=supply,
@@ -116,8 +142,9 @@ def copy_record(*, supply, stored: StoredFile, actor: User) -> DeliveredCopy:
         sha256=stored.checked.sha256,
         uploaded_by=actor,
         uploaded_at=now,
-        download_limit=settings.KEDE_DOWNLOAD_LIMIT,
-        expires_at=now + datetime.timedelta(days=settings.KEDE_DOWNLOAD_DAYS),
+        download_limit=limits.download_limit,
+        expires_at=now + datetime.timedelta(days=limits.days_after_upload),
+        days_after_first_download=limits.days_after_first_download,
     )
 
 
@@ -186,6 +213,7 @@ def copy_download(*, actor: User, copy_id: int, token: str, ip: str | None) -> D
         ).update(downloads=F("downloads") + 1)
         if not counted:
             raise DownloadRefused("used_up")
+        _start_after_first_download_clock(copy, now)
     except DownloadRefused as exc:
         outcome = exc.code
         raise
@@ -198,6 +226,38 @@ def copy_download(*, actor: User, copy_id: int, token: str, ip: str | None) -> D
     return copy
 
 
+def _start_after_first_download_clock(copy: DeliveredCopy, now: datetime.datetime) -> None:
+    """The first download starts the shorter 'days after first download' period."""
+    ends = now + datetime.timedelta(days=copy.days_after_first_download)
+    DeliveredCopy.objects.filter(id=copy.id, first_downloaded_at__isnull=True).update(
+        first_downloaded_at=now, expires_at=Least(F("expires_at"), Value(ends))
+    )
+
+
+def _delete_file(copy: DeliveredCopy) -> bool:
+    try:
+        default_storage.delete(copy.file.name)
+    except OSError:
+        logger.exception("could not delete copy file %s; will retry", copy.file.name)
+        return False
+    return True
+
+
+def copies_retire(*, request, reason: str) -> int:
+    """Delete the request's copies now (a replacement is coming). Call inside its transaction."""
+    from kede.ill.services import request_record_fact
+
+    retired = 0
+    for copy in DeliveredCopy.objects.filter(request=request, deleted_at__isnull=True):
+        if _delete_file(copy):
+            retired += DeliveredCopy.objects.filter(id=copy.id, deleted_at__isnull=True).update(
+                deleted_at=timezone.now(), deleted_reason=reason
+            )
+    if retired:
+        request_record_fact(request=request, action="copy_deleted", note=reason)
+    return retired
+
+
 def copies_purge_expired(now: datetime.datetime | None = None) -> int:
     """Delete the files of copies past their period or limit. Safe to run twice at once."""
     now = now or timezone.now()
@@ -205,15 +265,17 @@ def copies_purge_expired(now: datetime.datetime | None = None) -> int:
         Q(expires_at__lte=now) | Q(downloads__gte=F("download_limit"))
     )
     purged = 0
-    for copy in due.iterator():
+    from kede.ill.services import request_record_fact
+
+    for copy in due.select_related("request").iterator():
         reason = "used_up" if copy.downloads >= copy.download_limit else "expired"
-        try:
-            default_storage.delete(copy.file.name)
-        except OSError:
-            logger.exception("could not delete copy file %s; will retry", copy.file.name)
+        if not _delete_file(copy):
             continue
         with transaction.atomic():
-            purged += DeliveredCopy.objects.filter(id=copy.id, deleted_at__isnull=True).update(
+            done = DeliveredCopy.objects.filter(id=copy.id, deleted_at__isnull=True).update(
                 deleted_at=now, deleted_reason=reason
             )
+            if done:
+                request_record_fact(request=copy.request, action="copy_deleted", note=reason)
+            purged += done
     return purged

@@ -23,6 +23,7 @@ class RequesterStatus(models.TextChoices):
     IN_PROCESS = R.IN_PROCESS, _("Being supplied")
     DELIVERED = R.DELIVERED, _("Ready to download")
     COMPLETED = R.COMPLETED, _("Completed")
+    PROBLEM = R.PROBLEM, _("Problem reported: waiting for a new copy")
     CANCELLED = R.CANCELLED, _("Cancelled")
     UNFILLED = R.UNFILLED, _("Could not be supplied")
 
@@ -31,6 +32,7 @@ class SupplierStatus(models.TextChoices):
     RECEIVED = S.RECEIVED, _("To review")
     WILL_SUPPLY = S.WILL_SUPPLY, _("Will supply")
     DELIVERED = S.DELIVERED, _("Delivered")
+    REDO = S.REDO, _("Copy to replace")
     UNFILLED = S.UNFILLED, _("Cannot supply")
     CANCELLED = S.CANCELLED, _("Cancelled by requester")
 
@@ -43,6 +45,12 @@ class UnfilledReason(models.TextChoices):
     POOR_CONDITION = "poor_condition", _("Too fragile or damaged to copy")
     COPYRIGHT = "copyright", _("Copyright does not allow it")
     OTHER = "other", _("Other reason")
+
+
+class CopyProblem(models.TextChoices):
+    ILLEGIBLE = "illegible", _("Illegible")
+    INCOMPLETE = "incomplete", _("Incomplete: pages missing")
+    WRONG = "wrong", _("Wrong article or chapter")
 
 
 class Request(models.Model):
@@ -75,6 +83,11 @@ class Request(models.Model):
     doi = models.CharField(_("DOI"), max_length=200, blank=True)
     note = models.TextField(_("note"), blank=True)
     needed_by = models.DateField(_("needed by"), null=True, blank=True)
+    # The last problem the reader reported with a delivered copy, if any.
+    problem = models.CharField(
+        _("problem with the copy"), max_length=16, choices=CopyProblem.choices, blank=True
+    )
+    problem_note = models.TextField(_("problem described"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

@@ -20,6 +20,7 @@ from kede.catalog.models import Work
 from kede.core.statemachine import StateMachine, TransitionConflict, TransitionNotAllowed
 from kede.ill import routing
 from kede.ill.models import (
+    CopyProblem,
     Peer,
     Request,
     RequestEvent,
@@ -29,6 +30,7 @@ from kede.ill.models import (
 )
 from kede.ill.states import READER, REQUESTER, STAFF, SUPPLIER, SUPPLIER_OPEN, SYSTEM
 from kede.ill.states import RequesterState as R
+from kede.ill.states import SupplierState as S
 
 Stateful = Request | SupplyRequest
 
@@ -87,6 +89,20 @@ def _apply(
     for name, value in fields.items():
         setattr(obj, name, value)
     return event
+
+
+def request_record_fact(*, request: Request, action: str, note: str = "") -> RequestEvent:
+    """Record something that happened to a request without changing its state (e.g. its copy
+    was deleted at the end of its download period), so the history shows it."""
+    return RequestEvent.objects.create(
+        request=request,
+        side="requester",
+        action=action,
+        from_state=request.state,
+        to_state=request.state,
+        institution=request.requester,
+        note=note,
+    )
 
 
 def _fresh(obj: Stateful) -> Stateful:
@@ -214,6 +230,24 @@ def request_copy_received(*, actor: User, request: Request) -> bool:
     return True
 
 
+@transaction.atomic
+def request_report_problem(
+    *, actor: User, request: Request, problem: str, note: str = ""
+) -> Request:
+    """The copy is illegible, incomplete or wrong: it goes back to the library that sent it."""
+    if problem not in CopyProblem.values:
+        raise ValidationError({"problem": _("Choose what is wrong with the copy.")})
+    request = _fresh(request)
+    kind = _requester_actor_kind(actor, request, "request.report_problem")
+    supply = request.supplies.filter(state=S.DELIVERED).order_by("-position").first()
+    _apply(request, machine=REQUESTER, action="report_problem", actor=actor, actor_kind=kind,
+           note=note, supply=supply, fields={"problem": problem, "problem_note": note})  # fmt: skip
+    if supply is not None:
+        _apply(supply, machine=SUPPLIER, action="requester_problem", actor=None,
+               actor_kind=SYSTEM, note=note)  # fmt: skip
+    return request
+
+
 # ---- supplier side --------------------------------------------------------------------------
 
 
@@ -265,9 +299,13 @@ def supply_deliver(
             _apply(supply, machine=SUPPLIER, action="deliver", actor=actor, actor_kind=STAFF,
                    note=note)  # fmt: skip
             request = _fresh(supply.request)
+            replacing = request.state == R.PROBLEM
+            if replacing:
+                delivery.copies_retire(request=request, reason="replaced")
             copy = delivery.copy_record(supply=supply, stored=stored, actor=actor)
-            _apply(request, machine=REQUESTER, action="copy_delivered", actor=None,
-                   actor_kind=SYSTEM, supply=supply)  # fmt: skip
+            _apply(request, machine=REQUESTER,
+                   action="copy_replaced" if replacing else "copy_delivered",
+                   actor=None, actor_kind=SYSTEM, supply=supply)  # fmt: skip
             delivery.copy_notify_reader(copy=copy)
     except BaseException:
         delivery.copy_discard_file(stored)

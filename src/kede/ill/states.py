@@ -20,6 +20,7 @@ class RequesterState:
     IN_PROCESS = "in_process"
     DELIVERED = "delivered"
     COMPLETED = "completed"
+    PROBLEM = "problem"
     CANCELLED = "cancelled"
     UNFILLED = "unfilled"
 
@@ -28,6 +29,7 @@ class SupplierState:
     RECEIVED = "received"
     WILL_SUPPLY = "will_supply"
     DELIVERED = "delivered"
+    REDO = "redo"
     UNFILLED = "unfilled"
     CANCELLED = "cancelled"
 
@@ -35,35 +37,41 @@ class SupplierState:
 R = RequesterState
 S = SupplierState
 
+# A copy that turns out illegible, incomplete or wrong goes back to its supplier: so a
+# delivered or completed copy request can still move, and only cancelled/unfilled are final.
 REQUESTER = StateMachine(
     name="requester",
-    states=(R.SUBMITTED, R.SENT, R.IN_PROCESS, R.DELIVERED, R.COMPLETED, R.CANCELLED, R.UNFILLED),
+    states=(R.SUBMITTED, R.SENT, R.IN_PROCESS, R.DELIVERED, R.COMPLETED, R.PROBLEM, R.CANCELLED,
+            R.UNFILLED),
     initial=R.SUBMITTED,
-    final=frozenset({R.COMPLETED, R.CANCELLED, R.UNFILLED}),
+    final=frozenset({R.CANCELLED, R.UNFILLED}),
     transitions=table(
-        # action               from                                  to              who
-        ("route",              {R.SUBMITTED},                        R.SENT,         {SYSTEM}),
-        ("reroute",            {R.SENT, R.IN_PROCESS},               R.SENT,         {SYSTEM}),
-        ("no_supplier",        {R.SUBMITTED, R.SENT, R.IN_PROCESS},  R.UNFILLED,     {SYSTEM}),
-        ("supplier_accepted",  {R.SENT},                             R.IN_PROCESS,   {SYSTEM}),
-        ("copy_delivered",     {R.SENT, R.IN_PROCESS},               R.DELIVERED,    {SYSTEM}),
-        ("copy_received",      {R.DELIVERED},                        R.COMPLETED,    {READER, STAFF}),
-        ("cancel",             {R.SUBMITTED, R.SENT, R.IN_PROCESS},  R.CANCELLED,    {READER, STAFF}),
+        # action               from                                             to            who
+        ("route",              {R.SUBMITTED},                                   R.SENT,       {SYSTEM}),
+        ("reroute",            {R.SENT, R.IN_PROCESS, R.PROBLEM},               R.SENT,       {SYSTEM}),
+        ("no_supplier",        {R.SUBMITTED, R.SENT, R.IN_PROCESS, R.PROBLEM},  R.UNFILLED,   {SYSTEM}),
+        ("supplier_accepted",  {R.SENT},                                        R.IN_PROCESS, {SYSTEM}),
+        ("copy_delivered",     {R.SENT, R.IN_PROCESS},                          R.DELIVERED,  {SYSTEM}),
+        ("copy_received",      {R.DELIVERED},                                   R.COMPLETED,  {READER, STAFF}),
+        ("report_problem",     {R.DELIVERED, R.COMPLETED},                      R.PROBLEM,    {READER, STAFF}),
+        ("copy_replaced",      {R.PROBLEM},                                     R.DELIVERED,  {SYSTEM}),
+        ("cancel",             {R.SUBMITTED, R.SENT, R.IN_PROCESS, R.PROBLEM},  R.CANCELLED,  {READER, STAFF}),
     ),
 )  # fmt: skip
 
 SUPPLIER = StateMachine(
     name="supplier",
-    states=(S.RECEIVED, S.WILL_SUPPLY, S.DELIVERED, S.UNFILLED, S.CANCELLED),
+    states=(S.RECEIVED, S.WILL_SUPPLY, S.DELIVERED, S.REDO, S.UNFILLED, S.CANCELLED),
     initial=S.RECEIVED,
-    final=frozenset({S.DELIVERED, S.UNFILLED, S.CANCELLED}),
+    final=frozenset({S.UNFILLED, S.CANCELLED}),
     transitions=table(
-        ("accept",             {S.RECEIVED},                 S.WILL_SUPPLY,  {STAFF}),
-        ("deliver",            {S.RECEIVED, S.WILL_SUPPLY},  S.DELIVERED,    {STAFF}),
-        ("refuse",             {S.RECEIVED, S.WILL_SUPPLY},  S.UNFILLED,     {STAFF}),
-        ("requester_cancel",   {S.RECEIVED, S.WILL_SUPPLY},  S.CANCELLED,    {SYSTEM}),
+        ("accept",             {S.RECEIVED},                         S.WILL_SUPPLY,  {STAFF}),
+        ("deliver",            {S.RECEIVED, S.WILL_SUPPLY, S.REDO},  S.DELIVERED,    {STAFF}),
+        ("refuse",             {S.RECEIVED, S.WILL_SUPPLY, S.REDO},  S.UNFILLED,     {STAFF}),
+        ("requester_problem",  {S.DELIVERED},                        S.REDO,         {SYSTEM}),
+        ("requester_cancel",   {S.RECEIVED, S.WILL_SUPPLY, S.REDO},  S.CANCELLED,    {SYSTEM}),
     ),
 )  # fmt: skip
 
 # Supplier states in which the request still waits on that supplier.
-SUPPLIER_OPEN = frozenset({S.RECEIVED, S.WILL_SUPPLY})
+SUPPLIER_OPEN = frozenset({S.RECEIVED, S.WILL_SUPPLY, S.REDO})

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kede.core.identifiers import normalise_doi, normalise_isbn, normalise_issn
-from kede.ill.models import UnfilledReason
+from kede.ill.models import CopyProblem, UnfilledReason
 
 _YEAR = re.compile(r"[0-9]{4}")  # ASCII digits only: str.isdigit() also accepts '¹'
 _PAGES = re.compile(
@@ -109,3 +109,14 @@ class DeliverForm(forms.Form):
 
 class CancelForm(forms.Form):
     note = forms.CharField(label=_("Reason (optional)"), max_length=500, required=False)
+
+
+class ProblemForm(forms.Form):
+    problem = forms.ChoiceField(label=_("What is wrong with the copy"), choices=CopyProblem.choices)
+    note = forms.CharField(
+        label=_("Details for the library"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("e.g. pages 12-13 are missing, or the scan is cut off"),
+    )

@@ -12,6 +12,11 @@ urlpatterns = [
     path("requests/new/", views.request_new, name="request-new"),
     path("requests/<int:request_id>/", views.request_detail, name="request-detail"),
     path("requests/<int:request_id>/cancel/", views.request_cancel, name="request-cancel"),
+    path(
+        "requests/<int:request_id>/problem/",
+        views.request_report_problem,
+        name="request-problem",
+    ),
     path("files/<int:copy_id>/<str:token>/", views.copy_download, name="copy-download"),
     path("staff/", staff_views.dashboard, name="staff"),
     path("staff/supply/<int:supply_id>/", staff_views.supply_detail, name="staff-supply"),

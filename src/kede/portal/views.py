@@ -22,7 +22,7 @@ from kede.ill import selectors as ill
 from kede.ill import services as ill_services
 from kede.ill.models import Request
 from kede.ill.states import READER, REQUESTER
-from kede.portal.forms import CancelForm, CitationForm
+from kede.portal.forms import CancelForm, CitationForm, ProblemForm
 
 PAGE_SIZE = 20
 _ASCII_ID = re.compile(r"[0-9]{1,18}")
@@ -141,8 +141,35 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
             "refusals": ill.refusals(ill_request),
             "can_cancel": "cancel" in REQUESTER.actions_from(ill_request.state, [READER]),
             "cancel_form": CancelForm(),
+            "can_report": "report_problem" in REQUESTER.actions_from(ill_request.state, [READER])
+            and any(c.is_available() for c, _link in copies),
+            "problem_form": ProblemForm(),
         },
     )
+
+
+@login_required
+@require_POST
+def request_report_problem(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        ill_request = ill.access_request_as_reader(request.user, request_id)
+    except Request.DoesNotExist:
+        raise Http404 from None
+    form = ProblemForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose what is wrong with the copy."))
+        return redirect("portal:request-detail", request_id=ill_request.id)
+    try:
+        ill_services.request_report_problem(
+            actor=request.user, request=ill_request, **form.cleaned_data
+        )
+    except (TransitionError, PermissionDenied, ValidationError) as exc:
+        messages.error(request, _("The problem could not be reported: %(why)s") % {"why": exc})
+    else:
+        messages.success(
+            request, _("Reported. The library that sent the copy will send a new one.")
+        )
+    return redirect("portal:request-detail", request_id=ill_request.id)
 
 
 def cancel_and_report(request: HttpRequest, ill_request: Request) -> None:

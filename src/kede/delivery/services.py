@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import logging
 from dataclasses import dataclass
 
@@ -18,13 +19,16 @@ from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Least
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from pypdf import PdfReader
 
 from kede.accounts import selectors as people
 from kede.accounts.models import User
-from kede.delivery.checks import CopyRejected, check_pdf
+from kede.delivery.assemble import assemble_pdf
+from kede.delivery.checks import CopyRejected
 from kede.delivery.models import DeliveredCopy, DeliveryPolicy, DownloadLog
+from kede.delivery.stamping import stamp_copy
 
 logger = logging.getLogger(__name__)
 _LINK_SALT = "kede.delivery.copy-link"
@@ -46,33 +50,87 @@ class StoredFile:
 
 def rejection_message(exc: CopyRejected) -> str:
     mb = 1024 * 1024
+    p = exc.params
+    name = p.get("name", "")
     messages = {
-        "empty": _("The file is empty."),
-        "too_large": _("The file is %(size).1f MB; the limit is %(limit).0f MB.")
-        % {"size": exc.params.get("size", 0) / mb, "limit": exc.params.get("limit", 0) / mb},
+        "empty": _("“%(name)s” is empty.") % {"name": name} if name else _("The file is empty."),
+        "too_large": _("The upload is %(size).1f MB; the limit is %(limit).0f MB.")
+        % {"size": p.get("size", 0) / mb, "limit": p.get("limit", 0) / mb},
         "not_pdf": _("The file is not a PDF. Upload the copy as a PDF file."),
-        "encrypted": _("The PDF is password-protected; upload it without a password."),
-        "damaged": _("The PDF is damaged and cannot be opened (%(detail)s).")
-        % {"detail": exc.params.get("detail", "")},
-        "no_pages": _("The PDF has no pages."),
+        "encrypted": _("A PDF is password-protected; upload it without a password."),
+        "damaged": _("“%(name)s” is damaged and cannot be opened.") % {"name": name or "PDF"},
+        "no_pages": _("“%(name)s” has no pages.") % {"name": name or "PDF"},
+        "no_files": _("Choose the file or files to upload."),
+        "unsupported": _("“%(name)s” is neither a PDF nor a TIFF, JPEG or PNG page scan.")
+        % {"name": name},
+        "damaged_image": _("The image “%(name)s” is damaged or cut short.") % {"name": name},
+        "image_bomb": _(
+            "The image “%(name)s” is far larger than any page scan (over %(limit)s million "
+            "pixels) and was refused."
+        )
+        % {"name": name, "limit": p.get("limit", 0) // 1_000_000},
+        "too_many_pages": _("The upload has %(pages)s pages; at most %(limit)s are allowed.")
+        % {"pages": p.get("pages", 0), "limit": p.get("limit", 0)},
     }
+    if "detail" in p:
+        logger.info("upload refused (%s): %s", exc.code, p["detail"])
     return messages.get(exc.code, _("The file cannot be delivered."))
 
 
-def copy_check_upload(upload: UploadedFile) -> CheckedUpload:
-    """Read and check an upload; raise ValidationError with the reason it cannot be used."""
+def _refused(exc: CopyRejected) -> ValidationError:
+    return ValidationError({"file": rejection_message(exc)})
+
+
+def _stamp_labels() -> dict[str, str]:
+    return {
+        "title": _("Kede document delivery"),
+        "request": _("Request"),
+        "reader": _("Reader"),
+        "institution": _("Library"),
+        "supplier": _("Supplied by"),
+        "date": _("Date"),
+        "pages": _("Pages"),
+        "footer_notice": _("For the requester's private study only."),
+    }
+
+
+def _copyright_notice() -> str:
+    return _(
+        "This copy is supplied for the private study or research of the reader named above "
+        "only. It may not be copied again, passed on or published. It is deleted from Kede "
+        "when its download period or limit is over."
+    )
+
+
+def copy_prepare(*, uploads: list[UploadedFile], supply) -> CheckedUpload:
+    """Put the uploaded files (PDFs and page scans, in order) into one PDF and stamp it for the
+    reader: a cover page and a footer on every page, in the reader's language."""
     limit = settings.KEDE_MAX_UPLOAD_BYTES
-    if upload.size is not None and upload.size > limit:
-        exc = CopyRejected("too_large", size=upload.size, limit=limit)
-        raise ValidationError({"file": rejection_message(exc)})
-    data = upload.read(limit + 1)
+    total = sum(u.size or 0 for u in uploads)
+    if total > limit:
+        raise _refused(CopyRejected("too_large", size=total, limit=limit))
+    files = [((u.name or "upload").rsplit("/", 1)[-1][:200], u.read(limit + 1)) for u in uploads]
+    request = supply.request
+    reader = request.reader
     try:
-        facts = check_pdf(data, max_bytes=limit)
+        assembled = assemble_pdf(files, max_bytes=limit)
+        with translation.override(reader.preferred_language or settings.LANGUAGE_CODE):
+            stamped = stamp_copy(
+                assembled,
+                request_number=request.number,
+                reader_name=reader.shown_name,
+                institution=request.requester.local_name,
+                supplier=supply.supplier.local_name,
+                notice=_copyright_notice(),
+                delivered_on=timezone.localdate(),
+                labels=_stamp_labels(),
+            )
+        pages = len(PdfReader(io.BytesIO(stamped)).pages)
     except CopyRejected as exc:
-        raise ValidationError({"file": rejection_message(exc)}) from exc
-    name = (upload.name or "copy.pdf").rsplit("/", 1)[-1][:200]
+        raise _refused(exc) from exc
+    name = files[0][0] if len(files) == 1 else f"{request.number}.pdf"
     return CheckedUpload(
-        name=name, data=data, pages=facts.pages, sha256=hashlib.sha256(data).hexdigest()
+        name=name, data=stamped, pages=pages, sha256=hashlib.sha256(stamped).hexdigest()
     )
 
 

@@ -105,6 +105,10 @@ def request_record_fact(*, request: Request, action: str, note: str = "") -> Req
     )
 
 
+def _fresh_readonly(supply: SupplyRequest) -> SupplyRequest:
+    return SupplyRequest.objects.select_related(*_RELATED[SupplyRequest]).get(pk=supply.pk)
+
+
 def _fresh(obj: Stateful) -> Stateful:
     """Lock the request and re-read `obj` inside the transaction.
 
@@ -284,13 +288,19 @@ def supply_refuse(
 
 
 def supply_deliver(
-    *, actor: User, supply: SupplyRequest, upload: UploadedFile, note: str = ""
+    *,
+    actor: User,
+    supply: SupplyRequest,
+    upload: UploadedFile | list[UploadedFile],
+    note: str = "",
 ) -> SupplyRequest:
-    """The supplier uploads the copy; the reader is told by mail once this commits."""
+    """The supplier uploads the copy (a PDF, or several files and page scans put together in
+    order); it is stamped for the reader, who is told by mail once this commits."""
     from kede.delivery import services as delivery  # delivery builds on requests
 
     _check_supplier_staff(actor, supply, "supply.deliver")
-    checked = delivery.copy_check_upload(upload)
+    uploads = upload if isinstance(upload, list) else [upload]
+    checked = delivery.copy_prepare(uploads=uploads, supply=_fresh_readonly(supply))
     stored = delivery.copy_save_file(checked)
     try:
         with transaction.atomic():

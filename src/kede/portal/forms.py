@@ -102,8 +102,38 @@ class RefuseForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One or more files, in the order chosen."""
+
+    max_files = 200
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault(
+            "widget", MultipleFileInput(attrs={"accept": ".pdf,.tif,.tiff,.jpg,.jpeg,.png"})
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        items = data if isinstance(data, list | tuple) else [data]
+        if len(items) > self.max_files:
+            raise ValidationError(
+                _("Upload at most %(max)s files at once.") % {"max": self.max_files}
+            )
+        return [super(MultipleFileField, self).clean(item, initial) for item in items]
+
+
 class DeliverForm(forms.Form):
-    file = forms.FileField(label=_("Copy (PDF)"))
+    file = MultipleFileField(
+        label=_("Copy (PDF)"),
+        help_text=_(
+            "One PDF, or several PDFs and TIFF/JPEG/PNG page scans: they are put together in "
+            "the order chosen, with a cover page and a footer for the reader."
+        ),
+    )
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
 
 

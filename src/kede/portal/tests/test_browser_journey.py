@@ -385,7 +385,7 @@ def test_upload_that_is_not_a_pdf_is_refused_with_a_reason(open_page, network, t
     # then the page says why, next to the file field, and the request is still to be answered
     file_field = staff.locator("#deliver-form .field").filter(has=staff.get_by_label("Copy (PDF)"))
     expect(file_field.locator(".error")).to_have_text(
-        "The file is not a PDF. Upload the copy as a PDF file."
+        "“scan.pdf” is neither a PDF nor a TIFF, JPEG or PNG page scan."
     )
     expect(staff.locator("h1 .state")).to_have_text("To review")
     expect(staff.get_by_role("button", name="Deliver to the reader")).to_be_visible()

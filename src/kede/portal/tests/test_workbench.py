@@ -84,3 +84,60 @@ def test_a_storage_failure_is_told_to_the_uploader_and_nothing_is_delivered(
     supply.refresh_from_db()
     assert supply.state == "received"
     assert supply.request.copies.count() == 0
+
+
+def test_a_pdf_and_page_scans_become_one_stamped_copy_for_the_reader(client, network):
+    # given a request at FDU, a chapter as one PDF page and two phone-scanned JPEG pages
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+    from pypdf import PdfReader
+
+    from kede.conftest import pdf_bytes
+
+    def jpeg():
+        out = io.BytesIO()
+        Image.new("L", (850, 1100), 255).save(out, "JPEG", dpi=(100, 100))
+        return out.getvalue()
+
+    reader = network.readers["USST"]
+    reader.full_name = "李明"
+    reader.save(update_fields=["full_name"])
+    supply = submit_copy_request(network, "Chapter scanned").supplies.get()
+    staff_client(client, network, "FDU")
+    # when staff upload the three files at once
+    response = client.post(
+        reverse("portal:staff-deliver", args=[supply.id]),
+        {
+            "deliver-file": [
+                SimpleUploadedFile("p1.pdf", pdf_bytes(pages=1), "application/pdf"),
+                SimpleUploadedFile("p2.jpg", jpeg(), "image/jpeg"),
+                SimpleUploadedFile("p3.jpg", jpeg(), "image/jpeg"),
+            ]
+        },
+    )
+    # then one PDF is delivered: a cover naming the reader, then the three pages, each footed
+    assert response.status_code == 302
+    copy = supply.request.copies.get()
+    pdf = PdfReader(copy.file.open("rb"))
+    assert len(pdf.pages) == 1 + 3
+    cover = pdf.pages[0].extract_text()
+    assert supply.request.number in cover and "李明" in cover and "USST Library" in cover
+    for page in pdf.pages[1:]:
+        assert supply.request.number in page.extract_text()
+
+
+def test_an_upload_that_is_neither_pdf_nor_scan_is_refused_by_name(client, network):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    supply = submit_copy_request(network).supplies.get()
+    staff_client(client, network, "FDU")
+    response = client.post(
+        reverse("portal:staff-deliver", args=[supply.id]),
+        {"deliver-file": [SimpleUploadedFile("notes.docx", b"PK\x03\x04 zip", "application/zip")]},
+    )
+    assert response.status_code == 400
+    assert "notes.docx" in response.content.decode()
+    supply.refresh_from_db()
+    assert supply.state == "received"

@@ -21,6 +21,7 @@ class Periodic:
 # Every periodic job is idempotent: two schedulers running at once do no harm.
 PERIODIC = [
     Periodic("kede.delivery.tasks.purge_expired_copies", 600),
+    Periodic("kede.delivery.tasks.remind_expiring_copies", 3600),
     Periodic("kede.core.tasks.requeue_stalled_tasks", 300),
 ]
 

@@ -316,6 +316,33 @@ def copies_retire(*, request, reason: str) -> int:
     return retired
 
 
+REMINDER_ACTION = "expiry_reminded"
+
+
+def copies_to_remind(now: datetime.datetime | None = None) -> list[DeliveredCopy]:
+    """Copies never downloaded whose period ends within KEDE_REMIND_DAYS_BEFORE_EXPIRY days
+    and whose reader has not been reminded yet (the reminder is in the request's history)."""
+    from kede.ill.models import RequestEvent
+
+    now = now or timezone.now()
+    soon = now + datetime.timedelta(days=settings.KEDE_REMIND_DAYS_BEFORE_EXPIRY)
+    due = DeliveredCopy.objects.filter(
+        deleted_at__isnull=True, downloads=0, expires_at__gt=now, expires_at__lte=soon
+    ).select_related("request", "request__reader")
+    reminded = set(
+        RequestEvent.objects.filter(
+            action=REMINDER_ACTION, request_id__in=[c.request_id for c in due]
+        ).values_list("note", flat=True)
+    )
+    return [c for c in due if str(c.id) not in reminded]
+
+
+def copy_mark_reminded(copy: DeliveredCopy) -> None:
+    from kede.ill.services import request_record_fact
+
+    request_record_fact(request=copy.request, action=REMINDER_ACTION, note=str(copy.id))
+
+
 def copies_purge_expired(now: datetime.datetime | None = None) -> int:
     """Delete the files of copies past their period or limit. Safe to run twice at once."""
     now = now or timezone.now()

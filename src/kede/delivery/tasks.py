@@ -32,6 +32,44 @@ def send_copy_ready_mail(copy_id: int, attempt: int = 1) -> str:
 
 
 @task()
+def send_copy_expiring_mail(copy_id: int, attempt: int = 1) -> str:
+    """Remind a reader who has not downloaded their copy that it will soon be deleted."""
+    from kede.delivery.services import copy_link
+
+    copy = DeliveredCopy.objects.select_related("request", "request__reader").get(id=copy_id)
+    if copy.downloads or not copy.is_available():
+        return "not needed"
+    return send_or_retry(
+        send_copy_expiring_mail,
+        attempt=attempt,
+        user=copy.request.reader,
+        template="delivery/mail/copy_expiring",
+        context={
+            "request": copy.request,
+            "copy": copy,
+            "link": settings.SITE_URL + copy_link(copy),
+        },
+        copy_id=copy_id,
+    )
+
+
+@task()
+def remind_expiring_copies() -> int:
+    """Queue one reminder per copy about to expire unread; safe to run twice at once."""
+    from django.db import transaction
+
+    from kede.delivery.services import copies_to_remind, copy_mark_reminded
+
+    queued = 0
+    for copy in copies_to_remind():
+        with transaction.atomic():
+            copy_mark_reminded(copy)
+            send_copy_expiring_mail.enqueue(copy_id=copy.id)
+        queued += 1
+    return queued
+
+
+@task()
 def purge_expired_copies() -> int:
     from kede.delivery.services import copies_purge_expired
 

@@ -123,3 +123,24 @@ def test_a_reader_whose_request_ends_unfilled_is_told_why(network, smtp):
     body = body_of(smtp.messages[0])
     assert request.number in smtp.messages[0]["Subject"]
     assert "FDU Library" in body and "on loan" in body and "SCU Library" in body
+
+
+def test_a_reader_who_has_not_downloaded_is_reminded_once_before_deletion(network, smtp):
+    # given a copy nobody has downloaded, two days from deletion
+    import datetime
+
+    from kede.delivery.models import DeliveredCopy
+    from kede.delivery.tasks import remind_expiring_copies
+
+    request = deliver(network)
+    run_pending_tasks()  # the "copy ready" mail
+    DeliveredCopy.objects.update(expires_at=timezone.now() + datetime.timedelta(days=2))
+    # when the reminder job runs twice and the worker runs
+    remind_expiring_copies.call()
+    remind_expiring_copies.call()
+    run_pending_tasks()
+    # then one reminder arrived, with the link, and the history shows it
+    reminders = [m for m in smtp.messages if "deleted" in m["Subject"] or "删除" in m["Subject"]]
+    assert len(reminders) == 1
+    assert f"/files/{request.copies.get().id}/" in body_of(reminders[0])
+    assert request.events.filter(action="expiry_reminded").count() == 1

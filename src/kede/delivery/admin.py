@@ -23,3 +23,6 @@ class DeliveryPolicyAdmin(admin.ModelAdmin):
     list_display = ["__str__", "institution", "download_limit", "days_after_upload",
                     "days_after_first_download"]  # fmt: skip
     raw_id_fields = ["institution"]
+
+
+import kede.delivery.ebook_admin  # noqa: E402, F401

@@ -92,3 +92,6 @@ class DownloadLog(models.Model):
 
     class Meta:
         ordering = ["at"]
+
+
+from kede.delivery.ebook_models import *  # noqa: E402, F403

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kede.portal import staff_views, views
+from kede.portal import ebook_views, staff_views, views
 
 app_name = "portal"
 
@@ -36,5 +36,22 @@ urlpatterns = [
         "staff/readers/<int:membership_id>/<str:decision>/",
         staff_views.reader_decide,
         name="staff-reader-decide",
+    ),
+    path("ebooks/", ebook_views.ebook_list, name="ebooks"),
+    path("ebooks/mine/", ebook_views.my_ebooks, name="my-ebooks"),
+    path("ebooks/<int:title_id>/", ebook_views.ebook_detail, name="ebook"),
+    path("ebooks/<int:title_id>/borrow/", ebook_views.ebook_borrow, name="ebook-borrow"),
+    path("ebooks/<int:title_id>/hold/", ebook_views.ebook_place_hold, name="ebook-hold"),
+    path(
+        "ebooks/holds/<int:hold_id>/cancel/",
+        ebook_views.ebook_cancel_hold,
+        name="ebook-hold-cancel",
+    ),
+    path("ebooks/loans/<int:loan_id>/renew/", ebook_views.ebook_renew, name="ebook-renew"),
+    path("ebooks/loans/<int:loan_id>/return/", ebook_views.ebook_return, name="ebook-return"),
+    path(
+        "ebooks/loans/<int:loan_id>/download/<str:token>/",
+        ebook_views.ebook_download,
+        name="ebook-download",
     ),
 ]

@@ -144,3 +144,17 @@ def test_a_reader_who_has_not_downloaded_is_reminded_once_before_deletion(networ
     assert len(reminders) == 1
     assert f"/files/{request.copies.get().id}/" in body_of(reminders[0])
     assert request.events.filter(action="expiry_reminded").count() == 1
+
+
+def test_mail_text_is_not_html_escaped(network, smtp):
+    request = services.request_submit(
+        actor=network.readers["USST"],
+        citation=services.Citation(title="Rites & wrongs <1>", container_title="Past & present"),
+        work=network.serial,
+    )
+    services.supply_refuse(
+        actor=network.staff["WHU"], supply=request.supplies.get(), reason="not_held"
+    )
+    run_pending_tasks()
+    body = body_of(smtp.messages[0])
+    assert "Rites & wrongs <1>" in body and "&amp;" not in body

@@ -176,6 +176,10 @@ KEDE_DOWNLOAD_LIMIT = env.get_int("KEDE_DOWNLOAD_LIMIT", 5)
 KEDE_DOWNLOAD_DAYS = env.get_int("KEDE_DOWNLOAD_DAYS", 30)
 KEDE_DOWNLOAD_DAYS_AFTER_FIRST = env.get_int("KEDE_DOWNLOAD_DAYS_AFTER_FIRST", 14)
 KEDE_REMIND_DAYS_BEFORE_EXPIRY = env.get_int("KEDE_REMIND_DAYS_BEFORE_EXPIRY", 3)
+# E-book lending: how long a freed copy is kept for the next reader waiting, and when the
+# due-date reminder goes out.
+KEDE_EBOOK_OFFER_HOURS = env.get_int("KEDE_EBOOK_OFFER_HOURS", 48)
+KEDE_EBOOK_REMIND_DAYS_BEFORE_DUE = env.get_int("KEDE_EBOOK_REMIND_DAYS_BEFORE_DUE", 2)
 
 LOGGING = {
     "version": 1,

@@ -21,6 +21,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     ),
     "copy.download": frozenset({R.READER, R.ILL_STAFF}),
     "request.report_problem": frozenset({R.READER, R.ILL_STAFF}),
+    "ebook.borrow": frozenset({R.READER}),
     # Lending side: answer requests sent to one's own institution
     "supply.view": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN}),
     "supply.accept": frozenset({R.ILL_STAFF}),

@@ -68,8 +68,8 @@ def remind_days_before_due() -> int:
 
 
 def _reader_libraries(user) -> list[Institution]:
-    """The libraries where the person is an active reader (their home libraries)."""
-    return [m.institution for m in people.active_memberships(user) if m.role == Role.READER]
+    """The libraries whose licences the person may borrow under (their home libraries)."""
+    return list(people.institutions_for(user, "ebook.borrow"))
 
 
 def _licences_of(libraries: list[Institution]) -> QuerySet[EbookLicence]:

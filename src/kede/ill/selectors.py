@@ -7,7 +7,7 @@ library, never the reader. Anyone else is told the request does not exist.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from kede.accounts.selectors import AnyUser, institutions_for
 from kede.catalog.marc import fold
@@ -130,7 +130,16 @@ def institution_requests(institution, *, state: str | None = None) -> list[dict]
     requesting side; the supplying side never names the reader.
     """
     rows = []
-    borrowing = Request.objects.filter(requester=institution).select_related("reader")
+    latest_supplier = (
+        SupplyRequest.objects.filter(request=OuterRef("pk"))
+        .order_by("-position")
+        .values("supplier__code")[:1]
+    )
+    borrowing = (
+        Request.objects.filter(requester=institution)
+        .select_related("reader")
+        .annotate(partner_code=Subquery(latest_supplier))
+    )
     lending = SupplyRequest.objects.filter(supplier=institution).select_related(
         "request", "request__requester"
     )
@@ -138,7 +147,6 @@ def institution_requests(institution, *, state: str | None = None) -> list[dict]
         borrowing = borrowing.filter(state=state)
         lending = lending.filter(state=state)
     for r in borrowing:
-        current = r.supplies.order_by("-position").select_related("supplier").first()
         rows.append(
             {
                 "number": r.number,
@@ -148,7 +156,7 @@ def institution_requests(institution, *, state: str | None = None) -> list[dict]
                 "title": r.title,
                 "container_title": r.container_title,
                 "reader": r.reader.username,
-                "partner": current.supplier.code if current else "",
+                "partner": r.partner_code or "",
                 "created_at": r.created_at.isoformat(),
                 "updated_at": r.updated_at.isoformat(),
             }

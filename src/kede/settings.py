@@ -39,6 +39,9 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.get_list("KEDE_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.get_list("KEDE_CSRF_TRUSTED_ORIGINS")
 SITE_URL = env.get_str("KEDE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# ISO 18626: seconds to wait for a peer's answer; attempts to fetch a copy a peer delivered.
+KEDE_ISO18626_TIMEOUT = env.get_int("KEDE_ISO18626_TIMEOUT", 30)
+KEDE_ISO18626_FETCH_ATTEMPTS = env.get_int("KEDE_ISO18626_FETCH_ATTEMPTS", 12)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "copy.download": frozenset({R.READER, R.ILL_STAFF}),
     "request.report_problem": frozenset({R.READER, R.ILL_STAFF}),
     "ebook.borrow": frozenset({R.READER}),
+    "ppv.buy": frozenset({R.READER}),
     # Lending side: answer requests sent to one's own institution
     "supply.view": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN}),
     "supply.accept": frozenset({R.ILL_STAFF}),
@@ -29,6 +30,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "supply.refuse": frozenset({R.ILL_STAFF}),
     # Borrowing side: requests of one's own readers
     "borrowing.view": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN}),
+    "borrowing.manage": frozenset({R.ILL_STAFF}),
+    "request.answer_conditions": frozenset({R.READER, R.ILL_STAFF}),
+    "request.renew": frozenset({R.READER, R.ILL_STAFF}),
     # People
     "reader.view": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN, R.REGION_ADMIN, R.CENTRE_ADMIN}),
     "reader.approve": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN, R.REGION_ADMIN, R.CENTRE_ADMIN}),
@@ -36,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # The network
     "institution.manage": frozenset({R.CENTRE_ADMIN}),
     "consortium.admin": frozenset({R.CENTRE_ADMIN}),
+    "ppv.manage": frozenset({R.CENTRE_ADMIN}),
 }
 
 

@@ -23,6 +23,7 @@ PERIODIC = [
     Periodic("kede.delivery.tasks.purge_expired_copies", 600),
     Periodic("kede.delivery.tasks.remind_expiring_copies", 3600),
     Periodic("kede.core.tasks.requeue_stalled_tasks", 300),
+    Periodic("kede.ill.tasks.send_iso_messages", 30),
     Periodic("kede.delivery.ebook_tasks.expire_ebook_loans", 60),
     Periodic("kede.delivery.ebook_tasks.remind_ebooks_due", 3600),
 ]

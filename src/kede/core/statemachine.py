@@ -72,6 +72,10 @@ class StateMachine:
             raise TransitionNotAllowed(self.name, state, action)
         return t
 
+    def allows(self, state: str, action: str) -> bool:
+        t = self._by_action.get(action)
+        return t is not None and state in t.sources
+
     def actions_from(self, state: str, actor_kinds: Iterable[str] | None = None) -> list[str]:
         """Actions that can start from `state`; with `actor_kinds`, only those they may fire."""
         kinds = None if actor_kinds is None else set(actor_kinds)

@@ -114,6 +114,10 @@ def copy_prepare(*, uploads: list[UploadedFile], supply) -> CheckedUpload:
     reader = request.reader
     try:
         assembled = assemble_pdf(files, max_bytes=limit)
+        if reader is None:
+            # The reader is known only to the requesting library's system, which stamps the
+            # copy when it fetches it from here.
+            return _checked(files, request, assembled)
         with translation.override(reader.preferred_language or settings.LANGUAGE_CODE):
             stamped = stamp_copy(
                 assembled,
@@ -125,13 +129,15 @@ def copy_prepare(*, uploads: list[UploadedFile], supply) -> CheckedUpload:
                 delivered_on=timezone.localdate(),
                 labels=_stamp_labels(),
             )
-        pages = len(PdfReader(io.BytesIO(stamped)).pages)
     except CopyRejected as exc:
         raise _refused(exc) from exc
+    return _checked(files, request, stamped)
+
+
+def _checked(files: list[tuple[str, bytes]], request, pdf: bytes) -> CheckedUpload:
+    pages = len(PdfReader(io.BytesIO(pdf)).pages)
     name = files[0][0] if len(files) == 1 else f"{request.number}.pdf"
-    return CheckedUpload(
-        name=name, data=stamped, pages=pages, sha256=hashlib.sha256(stamped).hexdigest()
-    )
+    return CheckedUpload(name=name, data=pdf, pages=pages, sha256=hashlib.sha256(pdf).hexdigest())
 
 
 def copy_save_file(checked: CheckedUpload) -> StoredFile:
@@ -186,7 +192,7 @@ def limits_for(supplier) -> Limits:
     )
 
 
-def copy_record(*, supply, stored: StoredFile, actor: User) -> DeliveredCopy:
+def copy_record(*, supply, stored: StoredFile, actor: User | None) -> DeliveredCopy:
     """Record a stored copy against the request. Call inside the delivering transaction."""
     now = timezone.now()
     limits = limits_for(supply.supplier)
@@ -301,12 +307,16 @@ def _delete_file(copy: DeliveredCopy) -> bool:
     return True
 
 
-def copies_retire(*, request, reason: str) -> int:
-    """Delete the request's copies now (a replacement is coming). Call inside its transaction."""
+def copies_retire(*, request, reason: str, keep: DeliveredCopy | None = None) -> int:
+    """Delete the request's copies now (a replacement has come: `keep`). Call inside its
+    transaction."""
     from kede.ill.services import request_record_fact
 
     retired = 0
-    for copy in DeliveredCopy.objects.filter(request=request, deleted_at__isnull=True):
+    current = DeliveredCopy.objects.filter(request=request, deleted_at__isnull=True)
+    if keep is not None:
+        current = current.exclude(id=keep.id)
+    for copy in current:
         if _delete_file(copy):
             retired += DeliveredCopy.objects.filter(id=copy.id, deleted_at__isnull=True).update(
                 deleted_at=timezone.now(), deleted_reason=reason

@@ -21,8 +21,14 @@ def test_final_states_have_no_way_out():
 
 
 def test_actions_offered_depend_on_who_asks():
-    assert SUPPLIER.actions_from("received", [STAFF]) == ["accept", "deliver", "refuse"]
-    assert SUPPLIER.actions_from("received", [SYSTEM]) == ["requester_cancel"]
+    assert SUPPLIER.actions_from("received", [STAFF]) == [
+        "accept",
+        "offer_conditions",
+        "deliver",
+        "ship",
+        "refuse",
+    ]
+    assert SUPPLIER.actions_from("received", [SYSTEM]) == ["expire", "requester_cancel"]
 
 
 def test_a_table_with_undeclared_states_is_rejected_when_built():

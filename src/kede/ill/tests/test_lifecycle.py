@@ -166,19 +166,44 @@ def test_a_request_for_something_nobody_holds_ends_unfilled_at_once(network):
     assert request.supplies.count() == 0
 
 
-def test_the_reader_cancels_before_it_is_supplied(network):
-    # given a request FDU has accepted
+def test_the_reader_cancels_before_the_supplier_has_started(network):
+    # given a request FDU has not looked at yet
     request = submit(network)
     supply = request.supplies.get()
-    services.supply_accept(actor=network.staff["FDU"], supply=supply)
     # when the reader cancels
     services.request_cancel(actor=network.readers["USST"], request=request, note="found it")
-    # then both sides are cancelled and FDU can no longer deliver
+    # then both sides are cancelled at once and FDU can no longer deliver
     request.refresh_from_db()
     supply.refresh_from_db()
     assert (request.state, supply.state) == ("cancelled", "cancelled")
     with pytest.raises(TransitionNotAllowed):
         services.supply_deliver(actor=network.staff["FDU"], supply=supply, upload=upload())
+
+
+def test_once_the_supplier_is_at_work_cancelling_asks_it_and_it_answers(network):
+    # given two requests FDU has agreed to supply
+    agreed, refused = submit(network), submit(network, title="Another chapter")
+    for request in (agreed, refused):
+        services.supply_accept(actor=network.staff["FDU"], supply=request.supplies.get())
+        # when the reader cancels, FDU is asked
+        services.request_cancel(actor=network.readers["USST"], request=request)
+        request.refresh_from_db()
+        assert (request.state, request.supplies.get().state) == (
+            "cancel_pending",
+            "cancel_requested",
+        )
+    # then FDU's yes cancels both sides, its no puts the request back in its hands
+    services.supply_answer_cancel(
+        actor=network.staff["FDU"], supply=agreed.supplies.get(), accept=True
+    )
+    services.supply_answer_cancel(
+        actor=network.staff["FDU"], supply=refused.supplies.get(), accept=False,
+        note="already scanned",
+    )  # fmt: skip
+    agreed.refresh_from_db()
+    refused.refresh_from_db()
+    assert (agreed.state, agreed.supplies.get().state) == ("cancelled", "cancelled")
+    assert (refused.state, refused.supplies.get().state) == ("in_process", "will_supply")
 
 
 def test_only_the_reader_or_their_librarys_staff_can_cancel(network):

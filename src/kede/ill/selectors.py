@@ -47,6 +47,39 @@ def incoming_queue(user: AnyUser) -> QuerySet[SupplyRequest]:
     return supply_requests_for(user).filter(state__in=SUPPLIER_OPEN)
 
 
+# The workbench's named queues: what each side has to do next.
+INCOMING_QUEUES: dict[str, Q] = {
+    "to_review": Q(state="received"),
+    "to_scan": Q(state__in=["will_supply", "redo"], request__service_type="copy"),
+    "to_ship": Q(state="will_supply", request__service_type="loan"),
+    "to_answer": Q(state__in=["cancel_requested", "renew_requested"]),
+    "on_loan": Q(state__in=["shipped", "overdue", "recalled", "renew_requested"]),
+    "overdue": Q(state="overdue"),
+    "coming_back": Q(state="return_shipped"),
+}
+OUTGOING_QUEUES: dict[str, Q] = {
+    "conditions": Q(state="conditional"),
+    "to_receive": Q(state="shipped"),
+    "on_loan": Q(state__in=["received", "checked_out", "overdue", "recalled", "renew_pending"]),
+    "to_send_back": Q(state="returned"),
+    "unfilled": Q(state="unfilled"),
+}
+
+
+def incoming_in_queue(user: AnyUser, queue: str) -> QuerySet[SupplyRequest]:
+    found = supply_requests_for(user)
+    if queue == "open":
+        return found.filter(state__in=SUPPLIER_OPEN)
+    if queue in INCOMING_QUEUES:
+        return found.filter(INCOMING_QUEUES[queue])
+    return found.filter(state=queue)
+
+
+def outgoing_in_queue(user: AnyUser, queue: str) -> QuerySet[Request]:
+    found = borrowing_requests_for(user)
+    return found.filter(OUTGOING_QUEUES[queue]) if queue in OUTGOING_QUEUES else found
+
+
 def access_request_as_reader(user: AnyUser, request_id: int) -> Request:
     return requests_of_reader(user).get(id=request_id)
 
@@ -192,4 +225,17 @@ def call_numbers_at_suppliers(supplies: list[SupplyRequest]) -> dict[int, str]:
         supply_id = wanted.get((work_id, institution_id))
         if supply_id and call_number and supply_id not in found:
             found[supply_id] = call_number
+    return found
+
+
+def message_log(*, request: Request | None = None, supply: SupplyRequest | None = None) -> list:
+    """The ISO 18626 messages of a request (all of them for its requesting library; one
+    supplier's for that supplier), with their XML readable."""
+    from kede.ill.models import IsoMessage
+
+    rows = IsoMessage.objects.select_related("peer")
+    rows = rows.filter(supply=supply) if supply is not None else rows.filter(request=request)
+    found = list(rows.order_by("id"))
+    for m in found:
+        m.xml = bytes(m.body).decode("utf-8", "replace")
     return found

@@ -550,7 +550,13 @@ def supply_time_out(*, supply: SupplyRequest) -> bool:
         return False
     _apply(supply, machine=SUPPLIER, action="expire", actor=None, actor_kind=SYSTEM,
            fields={"reason": UnfilledReason.NO_ANSWER})  # fmt: skip
-    _send_to_next_supplier(_fresh(supply.request))
+    request = _fresh(supply.request)
+    if messaging.peer_for(supply.supplier) is not None:
+        # Its system may still answer; tell it the request has gone elsewhere.
+        messaging.record_requester_message(
+            request, supply=supply, action="cancel", note="No answer in time."
+        )
+    _send_to_next_supplier(request)
     return True
 
 

@@ -173,3 +173,13 @@ def test_between_two_libraries_here_the_messages_are_logged_not_sent(network):
     log = list(IsoMessage.objects.filter(request=request).values_list("kind", "status"))
     assert log == [("Request", "local"), ("SupplyingAgencyMessage", "local")]
     assert messaging.send_pending() == 0
+
+
+def test_a_peer_that_never_answers_is_told_the_request_went_elsewhere(network, fdu_elsewhere):
+    request = ask(network)
+    supply = request.supplies.get()
+    assert services.supply_time_out(supply=supply)
+    assert not services.supply_time_out(supply=supply)  # a second timer changes nothing
+    cancel = IsoMessage.objects.filter(supply=supply, direction="out").last()
+    assert iso.read(bytes(cancel.body)).action == iso.Action.CANCEL
+    assert request.supplies.order_by("-position").first().supplier.code == "SCU"

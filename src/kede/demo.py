@@ -195,8 +195,10 @@ def demo_load(*, marc_dir: Path | None = None) -> DemoSummary:
     weighted = _build_network()
     _build_people(inst for inst, _w in weighted)
     from kede.delivery.ebooks import ebooks_demo_load
+    from kede.delivery.ppv_services import ppv_demo_load
 
     ebooks_demo_load()
+    ppv_demo_load()
     summary = DemoSummary(created=True, accounts=demo_accounts())
     holders = _holders_for(weighted)
     for path in marc_files(marc_dir):

@@ -26,6 +26,7 @@ PERIODIC = [
     Periodic("kede.ill.tasks.send_iso_messages", 30),
     Periodic("kede.delivery.ebook_tasks.expire_ebook_loans", 60),
     Periodic("kede.delivery.ebook_tasks.remind_ebooks_due", 3600),
+    Periodic("kede.delivery.ppv_tasks.purge_expired_purchases", 600),
 ]
 
 

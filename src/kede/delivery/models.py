@@ -95,3 +95,4 @@ class DownloadLog(models.Model):
 
 
 from kede.delivery.ebook_models import *  # noqa: E402, F403
+from kede.delivery.ppv_models import *  # noqa: E402, F403

@@ -14,6 +14,37 @@ _PAGES = re.compile(
 )
 
 
+class ServiceForm(forms.Form):
+    """Copy or loan, and by when: what the request asks of the supplier, apart from the
+    citation."""
+
+    service_type = forms.ChoiceField(
+        label=_("What you need"),
+        choices=[
+            ("copy", _("A copy of an article or chapter (PDF)")),
+            ("loan", _("To borrow the book itself")),
+        ],
+        initial="copy",
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    needed_by = forms.DateField(
+        label=_("Needed by"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Leave empty if there is no deadline."),
+    )
+
+    def clean_service_type(self) -> str:
+        return self.cleaned_data["service_type"] or "copy"
+
+    def clean_needed_by(self):
+        day = self.cleaned_data["needed_by"]
+        if day is not None and day < timezone.localdate():
+            raise ValidationError(_("The date you need it by has already passed."))
+        return day
+
+
 class CitationForm(forms.Form):
     title = forms.CharField(label=_("Article or chapter title"), max_length=1000)
     author = forms.CharField(label=_("Author"), max_length=500, required=False)
@@ -90,7 +121,11 @@ class CitationForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        if not any(data.get(f) for f in ("container_title", "issn", "isbn", "doi")):
+        # A book to borrow is its own title; a copy must say what it was published in.
+        borrowing = self.data.get("service_type") == "loan"
+        if not borrowing and not any(
+            data.get(f) for f in ("container_title", "issn", "isbn", "doi")
+        ):
             raise ValidationError(
                 _("Say where it was published: the journal or book, or its ISSN, ISBN or DOI.")
             )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -35,9 +38,9 @@ def _require_staff(request: HttpRequest) -> None:
 def dashboard(request: HttpRequest) -> HttpResponse:
     _require_staff(request)
     state = request.GET.get("state", "open")
-    incoming = ill.supply_requests_for(request.user)
-    incoming = ill.incoming_queue(request.user) if state == "open" else incoming.filter(state=state)
-    outgoing = ill.borrowing_requests_for(request.user)
+    outgoing_queue = request.GET.get("out_queue", "")
+    incoming = ill.incoming_in_queue(request.user, state)
+    outgoing = ill.outgoing_in_queue(request.user, outgoing_queue)
     return render(
         request,
         "staff/dashboard.html",
@@ -47,6 +50,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "outgoing": Paginator(outgoing, 50).get_page(request.GET.get("out")),
             "registrations": people.reader_registrations_to_approve(request.user)[:50],
             "supplier_states": SupplyRequest._meta.get_field("state").choices,
+            "incoming_queues": [
+                ("to_review", _("To review")),
+                ("to_scan", _("To pull from the shelf and scan")),
+                ("to_ship", _("To pull from the shelf and ship")),
+                ("to_answer", _("Cancellations and renewals to answer")),
+                ("on_loan", _("Out on loan, awaiting return")),
+                ("overdue", _("Overdue")),
+                ("coming_back", _("On their way back")),
+            ],
+            "outgoing_queue": outgoing_queue,
+            "outgoing_queues": [
+                ("conditions", _("Conditions to answer")),
+                ("to_receive", _("Loans on their way to us")),
+                ("on_loan", _("Loans at our library or with readers")),
+                ("to_send_back", _("To send back")),
+                ("unfilled", _("Could not be supplied")),
+            ],
         },
     )
 
@@ -74,6 +94,7 @@ def _render_supply(
     status: int = 200,
 ) -> HttpResponse:
     actions = SUPPLIER.actions_from(supply.state, [STAFF])
+    today = timezone.localdate()
     return render(
         request,
         "staff/supply_detail.html",
@@ -82,6 +103,21 @@ def _render_supply(
             "req": supply.request,
             "history": ill.supply_history(supply),
             "actions": actions,
+            "answer_steps": [
+                ("cancel_accept", _("Agree to cancel"), "answer_cancel"),
+                ("cancel_refuse", _("Refuse to cancel: it goes ahead"), "answer_cancel"),
+                ("renew_grant", _("Renew"), "answer_renew"),
+                ("renew_refuse", _("Refuse the renewal"), "answer_renew"),
+            ],
+            "loan_steps": [
+                ("mark_overdue", _("Mark overdue")),
+                ("recall", _("Recall")),
+                ("check_in", _("Checked in: back on the shelf")),
+                ("close_lost", _("Close as lost")),
+            ],
+            "default_due": today + datetime.timedelta(days=28),
+            "renew_due": (supply.due_date or today) + datetime.timedelta(days=28),
+            "message_log": ill.message_log(supply=supply),
             "refuse_form": refuse_form or RefuseForm(prefix="refuse"),
             "deliver_form": deliver_form or DeliverForm(prefix="deliver"),
         },
@@ -159,14 +195,26 @@ def borrowing_detail(request: HttpRequest, request_id: int) -> HttpResponse:
         req = ill.access_request_as_staff(request.user, request_id)
     except Request.DoesNotExist:
         raise Http404 from None
+    actions = REQUESTER.actions_from(req.state, [STAFF])
+    supplies = list(req.supplies.select_related("supplier").order_by("position"))
     return render(
         request,
         "staff/borrowing_detail.html",
         {
             "req": req,
             "history": ill.request_history(req),
-            "supplies": req.supplies.select_related("supplier").order_by("position"),
-            "can_cancel": "cancel" in REQUESTER.actions_from(req.state, [STAFF]),
+            "supplies": supplies,
+            "current": supplies[-1] if supplies else None,
+            "actions": actions,
+            "loan_steps": [
+                ("item_received", _("Received from the lender")),
+                ("check_out", _("Checked out to the reader")),
+                ("returned_by_reader", _("Returned by the reader")),
+                ("ship_return", _("Shipped back to the lender")),
+                ("report_lost", _("Report lost")),
+            ],
+            "message_log": ill.message_log(request=req),
+            "can_cancel": "cancel" in actions or "ask_cancel" in actions,
             "cancel_form": CancelForm(),
         },
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kede.portal import ebook_views, staff_views, views
+from kede.portal import ebook_views, lifecycle_views, ppv_views, staff_views, views
 
 app_name = "portal"
 
@@ -31,6 +31,22 @@ urlpatterns = [
     ),
     path("staff/supply/bulk-accept/", staff_views.bulk_accept, name="staff-bulk-accept"),
     path("staff/slips/", staff_views.pull_slips, name="staff-slips"),
+    path("staff/labels/", lifecycle_views.shipping_labels, name="staff-labels"),
+    path(
+        "staff/supply/<int:supply_id>/step/<slug:step>/",
+        lifecycle_views.supply_step,
+        name="staff-supply-step",
+    ),
+    path(
+        "staff/requests/<int:request_id>/step/<slug:step>/",
+        lifecycle_views.borrowing_step,
+        name="staff-borrowing-step",
+    ),
+    path(
+        "requests/<int:request_id>/step/<slug:step>/",
+        lifecycle_views.reader_step,
+        name="request-step",
+    ),
     path("staff/readers/", staff_views.readers, name="staff-readers"),
     path(
         "staff/readers/<int:membership_id>/<str:decision>/",
@@ -54,4 +70,15 @@ urlpatterns = [
         ebook_views.ebook_download,
         name="ebook-download",
     ),
+    path("articles/", ppv_views.ppv_find, name="ppv-find"),
+    path("articles/for-request/<int:request_id>/", ppv_views.ppv_for_request, name="ppv-request"),
+    path("articles/<int:offer_id>/buy/", ppv_views.ppv_confirm, name="ppv-confirm"),
+    path("articles/purchases/", ppv_views.ppv_purchases, name="ppv-purchases"),
+    path("articles/purchases/<int:purchase_id>/", ppv_views.ppv_purchase, name="ppv-purchase"),
+    path(
+        "articles/files/<int:purchase_id>/<str:token>/",
+        ppv_views.ppv_download,
+        name="ppv-download",
+    ),
+    path("staff/vendors/", ppv_views.ppv_manage, name="ppv-manage"),
 ]

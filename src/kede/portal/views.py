@@ -22,7 +22,7 @@ from kede.ill import selectors as ill
 from kede.ill import services as ill_services
 from kede.ill.models import Request
 from kede.ill.states import READER, REQUESTER
-from kede.portal.forms import CancelForm, CitationForm, ProblemForm
+from kede.portal.forms import CancelForm, CitationForm, ProblemForm, ServiceForm
 
 PAGE_SIZE = 20
 _ASCII_ID = re.compile(r"[0-9]{1,18}")
@@ -89,8 +89,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
     work_id = request.GET.get("work") or request.POST.get("work") or ""
     work = catalog.works_by_ids([int(work_id)]).first() if _ASCII_ID.fullmatch(work_id) else None
     form = CitationForm(request.POST or None, initial=_initial_citation(work))
+    service_form = ServiceForm(request.POST or None)
     duplicates: list[Request] = []
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and service_form.is_valid():
         if not request.POST.get("confirm_duplicate"):
             duplicates = _earlier_like(request.user, form.cleaned_data)
         if not duplicates:
@@ -99,6 +100,8 @@ def request_new(request: HttpRequest) -> HttpResponse:
                     actor=request.user,
                     citation=ill_services.Citation(**form.cleaned_data),
                     work=work,
+                    service_type=service_form.cleaned_data["service_type"],
+                    needed_by=service_form.cleaned_data["needed_by"],
                 )
             except ValidationError as exc:
                 form.add_error(None, exc)
@@ -110,7 +113,13 @@ def request_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/request_form.html",
-        {"form": form, "work": work, "membership": membership, "duplicates": duplicates},
+        {
+            "form": form,
+            "service_form": service_form,
+            "work": work,
+            "membership": membership,
+            "duplicates": duplicates,
+        },
     )
 
 
@@ -131,15 +140,20 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
     except Request.DoesNotExist:
         raise Http404 from None
     copies = [(c, delivery.copy_link(c)) for c in ill_request.copies.order_by("-uploaded_at")]
+    reader_actions = REQUESTER.actions_from(ill_request.state, [READER])
     return render(
         request,
         "portal/request_detail.html",
         {
             "req": ill_request,
+            "current": ill_request.supplies.select_related("supplier")
+            .order_by("-position")
+            .first(),
+            "reader_actions": reader_actions,
             "history": ill.request_history(ill_request).filter(side="requester"),
             "copies": copies,
             "refusals": ill.refusals(ill_request),
-            "can_cancel": "cancel" in REQUESTER.actions_from(ill_request.state, [READER]),
+            "can_cancel": "cancel" in reader_actions or "ask_cancel" in reader_actions,
             "cancel_form": CancelForm(),
             "can_report": "report_problem" in REQUESTER.actions_from(ill_request.state, [READER])
             and any(c.is_available() for c, _link in copies),
@@ -177,11 +191,17 @@ def cancel_and_report(request: HttpRequest, ill_request: Request) -> None:
     form = CancelForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     try:
-        ill_services.request_cancel(actor=request.user, request=ill_request, note=note)
+        done = ill_services.request_cancel(actor=request.user, request=ill_request, note=note)
     except (TransitionError, PermissionDenied) as exc:
         messages.error(request, _("The request could not be cancelled: %(why)s") % {"why": exc})
     else:
-        messages.success(request, _("Request cancelled."))
+        if done.state == "cancel_pending":
+            messages.success(
+                request,
+                _("The supplying library has already started: it has been asked to cancel."),
+            )
+        else:
+            messages.success(request, _("Request cancelled."))
 
 
 @login_required

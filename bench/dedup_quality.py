@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/dedup_quality.py [--max-block 100] [--errors 20] [--repeat 3] [--json]
 
+One summary line per data set first - DBLP–ACM, then the labelled real MARC duplicates of
+bench/data/marc_dupes_gold.tsv (measured by bench/dedup_marc.py, which can also run alone) -
+then the DBLP–ACM details below. `--json` prints one object: the DBLP–ACM figures at the top
+level as before, the MARC figures under "marc".
+
 Reads the DBLP–ACM gold standard (pyJedAI's copy, ../shared/data/goldstd/pyjedai beside the
 repository: 2,616 DBLP and 2,294 ACM records, 2,224 true pairs), indexes both sources with
 `kede.catalog.dedup.blocking_keys`, decides every candidate pair across the sources with
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import importlib.util
 import json
 import os
 import platform
@@ -224,6 +230,27 @@ def _show(pair: tuple[str, str], internals: dict) -> str:
     return "\n".join(lines)
 
 
+def _marc_bench():
+    """bench/dedup_marc.py as a module (the bench folder is not a package)."""
+    path = Path(__file__).with_name("dedup_marc.py")
+    spec = importlib.util.spec_from_file_location("dedup_marc", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def summary_line(result: dict) -> str:
+    p, c = result["pairs"], result["clusters"]
+    return (
+        f"DBLP-ACM: pairs P {p['precision']:.4f} R {p['recall']:.4f} F1 {p['f1']:.4f} "
+        f"(FP {p['false_positives']}, FN {p['false_negatives']}) | clusters P "
+        f"{c['precision']:.4f} R {c['recall']:.4f} F1 {c['f1']:.4f} | "
+        f"{result['records']['dblp'] + result['records']['acm']} records, "
+        f"{result['true_pairs']} true pairs, {result['records_per_s']:,} records/s"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-block", type=int, default=100)
@@ -239,9 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     result["normalise_us_per_record"] = normaliser_cost(list(by_id.values()))
     result["machine"] = {"python": platform.python_version(), "cpus": _cpus()}
     internals = result.pop("_")
+    marc_bench = _marc_bench()
+    marc = marc_internals = None
+    if marc_bench.CORPUS.is_dir():
+        marc = marc_bench.evaluate(max_block=args.max_block)
+        marc_internals = marc.pop("_")
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "marc": marc}))
         return 0
+    print(summary_line(result))
+    print(marc_bench.summary_line(marc) if marc else f"MARC corpus not found: {marc_bench.CORPUS}")
+    print()
     pairs = result["pairs"]
     print(f"{result['dataset']}: {result['records']['dblp']} + {result['records']['acm']} records")
     print(
@@ -277,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nfalse negatives ({len(false_neg)}):")
         for pair in false_neg[: args.errors]:
             print(_show(pair, internals))
+        if marc:
+            marc_bench.show_errors({**marc, "_": marc_internals}, args.errors)
     return 0
 
 

@@ -56,10 +56,34 @@ def _t2s(text: str) -> str:
     return text
 
 
+# UTF-8 read as Latin-1 or Windows-1252 ("FrÃ©dÃ©ric", "AyaÌ\x84z"): a lead byte of a two- to
+# four-byte sequence followed by a continuation byte, both as characters.
+_MOJIBAKE = re.compile(
+    "[\u00c2-\u00f4]"  # a lead byte: Â … ô
+    "[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u2013-\u203a\u20ac\u2122]"
+)
+
+
+def repair_mojibake(text: str) -> str:
+    """Text whose UTF-8 bytes were decoded as Latin-1 or Windows-1252 somewhere on its way (a
+    record exported as MARCXML from a system that read its UTF-8 records as MARC-8 or Latin-1:
+    "PÃ©rez" for "Pérez") decoded again as UTF-8. Text that does not look like that, or does not
+    decode, comes back unchanged, so real "Ã" and "©" are kept."""
+    if not _MOJIBAKE.search(text):
+        return text
+    for encoding in ("latin-1", "cp1252"):
+        try:
+            return text.encode(encoding).decode("utf-8")
+        except UnicodeError:
+            continue
+    return text
+
+
 @lru_cache(maxsize=65536)
 def fold_text(text: str) -> str:
     """Compatibility-normalised (full-width -> half-width), case-folded, diacritics and
-    punctuation removed, traditional Chinese made simplified, single spaces."""
+    punctuation removed, traditional Chinese made simplified, single spaces. (Double-encoded
+    UTF-8 is left as it is: callers that meet it repair it first with `repair_mojibake`.)"""
     if text.isascii():
         # Fast path for most catalogue text: NFKC and accents do not apply.
         return " ".join(_ASCII_GAPS.sub(" ", _ASCII_JOINERS.sub("", text.lower())).split())

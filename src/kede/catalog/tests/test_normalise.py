@@ -10,6 +10,7 @@ from kede.catalog.normalise import (
     fold_text,
     lccn_normalise,
     oclc_number,
+    repair_mojibake,
     title_key,
     title_part,
     volume_key,
@@ -253,3 +254,27 @@ def test_normalisers_never_crash_and_title_key_is_idempotent(text, nonfiling):
 def test_title_key_is_idempotent_on_cjk_text(text):
     key = title_key(text)
     assert title_key(key) == key
+
+
+# --- double-encoded text --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("broken", "repaired"),
+    [
+        ("Les pi\u00c3\u00a9tons t\u00c3\u00a9m\u00c3\u00a9raires", "Les piétons téméraires"),
+        ("Fikr-i Aya\u00cc\u0084z", "Fikr-i Aya\u0304z"),  # a combining macron (MARC-8 style)
+        ("Don\u00e2\u20ac\u2122t", "Don\u2019t"),  # read as Windows-1252
+    ],
+)
+def test_utf8_read_as_latin1_is_decoded_again(broken, repaired):
+    # given text whose UTF-8 bytes were decoded as Latin-1 or Windows-1252 on the way
+    # when repaired
+    # then it reads as written, and folds like the clean text
+    assert repair_mojibake(broken) == repaired
+    assert fold_text(repair_mojibake(broken)) == fold_text(repaired)
+
+
+@pytest.mark.parametrize("text", ["São Paulo", "Ã la carte", "naïve café", "Москва", "plain"])
+def test_text_that_is_not_double_encoded_is_left_alone(text):
+    assert repair_mojibake(text) == text

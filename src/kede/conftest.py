@@ -110,9 +110,22 @@ def build_network() -> Network:
     )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_search_index(settings, tmp_path):
+    """Each test its own search index: the database is rolled back after a test, an index
+    on disk would not be."""
+    settings.KEDE_SEARCH_DIR = tmp_path / "search-index"
+
+
 @pytest.fixture
 def network(db) -> Network:
-    return build_network()
+    built = build_network()
+    # Each test runs in a transaction that is rolled back, so nothing commits and the index
+    # (written on commit) is filled here instead.
+    from kede.catalog.indexing import rebuild
+
+    rebuild()
+    return built
 
 
 def pdf_bytes(pages: int = 2) -> bytes:

@@ -39,6 +39,8 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.get_list("KEDE_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.get_list("KEDE_CSRF_TRUSTED_ORIGINS")
 SITE_URL = env.get_str("KEDE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Catalogue search: "tantivy" (an index in KEDE_SEARCH_DIR, the default) or "postgres".
+KEDE_SEARCH_ENGINE = env.get_str("KEDE_SEARCH_ENGINE", "tantivy")
 # ISO 18626: seconds to wait for a peer's answer; attempts to fetch a copy a peer delivered.
 KEDE_ISO18626_TIMEOUT = env.get_int("KEDE_ISO18626_TIMEOUT", 30)
 KEDE_ISO18626_FETCH_ATTEMPTS = env.get_int("KEDE_ISO18626_FETCH_ATTEMPTS", 12)
@@ -135,6 +137,7 @@ STATIC_ROOT = INSTANCE_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(env.get_str("KEDE_MEDIA_ROOT", str(INSTANCE_DIR / "files")))
+KEDE_SEARCH_DIR = Path(env.get_str("KEDE_SEARCH_DIR", str(INSTANCE_DIR / "search")))
 STORAGES = {
     # Delivered copies are private: they are never served as static media, only through the
     # download view that checks the person and the signed link.

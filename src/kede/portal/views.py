@@ -40,11 +40,58 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
+    """Ranked search at the reader's level of choice: their own library, their region, or the
+    whole consortium (with how many each level finds), narrowed by format and language."""
     query = request.GET.get("q", "").strip()[:300]
-    page = None
-    if query:
-        page = Paginator(catalog.works_search(query), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "portal/search.html", {"query": query, "page": page})
+    if not query:
+        return render(request, "portal/search.html", {"query": query})
+    levels = _search_levels(request.user)
+    level = request.GET.get("level", "all")
+    scope = dict(levels).get(level, {})
+    formats = tuple(request.GET.getlist("format"))[:5]
+    languages = tuple(request.GET.getlist("language"))[:5]
+    number = request.GET.get("page", "1")
+    page = catalog.works_search(
+        query,
+        page=int(number) if number.isascii() and number.isdigit() else 1,
+        per_page=PAGE_SIZE,
+        formats=formats,
+        languages=languages,
+        facets=("format", "language"),
+        **scope,
+    )
+    counts = [
+        (name, label, catalog.works_count(query, **filters))
+        for (name, filters), label in zip(levels, _level_labels(levels), strict=True)
+    ]
+    return render(
+        request,
+        "portal/search.html",
+        {"query": query, "page": page, "level": level, "levels": counts,
+         "formats": formats, "languages": languages},
+    )  # fmt: skip
+
+
+def _search_levels(user) -> list[tuple[str, dict]]:
+    """Own library, own region, everything: as search filters (CALIS shows each result at
+    such levels)."""
+    levels: list[tuple[str, dict]] = []
+    membership = people.reader_membership(user) if user.is_authenticated else None
+    if membership is not None:
+        institution = membership.institution
+        levels.append(("library", {"held_by": (institution.code,)}))
+        levels.append(("region", {"regions": (institution.region.code,)}))
+    levels.append(("all", {}))
+    return levels
+
+
+def _level_labels(levels: list[tuple[str, dict]]) -> list[str]:
+    names = {
+        "library": _("My library"),
+        "region": _("My region"),
+        "all": _("All member libraries"),
+    }
+    return [names[name] for name, _filters in levels]
 
 
 @require_GET

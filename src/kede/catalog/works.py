@@ -1,0 +1,259 @@
+"""Members' records merged into works, in the database, one record at a time.
+
+The pure matcher (`kede.catalog.dedup`) decides whether two records describe the same
+publication; this module keeps the result true as records arrive, change and go:
+
+- a new or changed record is compared with the records that share one of its blocking keys
+  (stored as `MatchKey` rows, so finding them is an index lookup, not a scan), at most one
+  per other source, and joins the work of those it matches; when they belong to several
+  works, those works are merged;
+- a changed record that no longer matches its old work's other records leaves it, and the
+  old work is re-clustered, so a work whose records stopped agreeing splits in two;
+- a deleted record takes its holding with it; a work left with no records goes.
+
+Each work shows its best record (`quality`, from `dedup.display_quality`). Call inside a
+transaction; the ingest service batches records into transactions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Count
+
+from kede.catalog.dedup import MatchRecord, blocking_keys, cluster, match
+from kede.catalog.models import CatalogRecord, Holding, MatchKey, Source, Work
+from kede.catalog.normalise import fold_text
+
+# A title-word block bigger than this is a stock title ("Annual report"): comparing the whole
+# of it says little and costs much. Identifier blocks are always used.
+MAX_BLOCK = 200
+_ID_KEY_PREFIXES = ("isbn:", "issn:", "lccn:", "oclc:")
+
+
+@dataclass
+class Changes:
+    """What one batch did to the works, for the load's report and the search index."""
+
+    records_added: int = 0
+    records_updated: int = 0
+    records_deleted: int = 0
+    works_created: int = 0
+    works_merged: int = 0
+    works_split: int = 0
+    touched: set[int] = field(default_factory=set)  # work ids to refresh and re-index
+    removed: set[int] = field(default_factory=set)  # work ids gone
+
+    def add(self, other: Changes) -> None:
+        for name in ("records_added", "records_updated", "records_deleted", "works_created",
+                     "works_merged", "works_split"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.touched |= other.touched
+        self.removed |= other.removed
+
+
+def match_to_json(record: MatchRecord) -> dict:
+    data = dataclasses.asdict(record)
+    data.pop("id", None)
+    return data
+
+
+def match_from_json(record_id: int, data: dict) -> MatchRecord:
+    values = {
+        name: tuple(value) if isinstance(value, list) else value
+        for name, value in data.items()
+        if name in _MATCH_FIELDS
+    }
+    return MatchRecord(id=record_id, **values)
+
+
+_MATCH_FIELDS = {f.name for f in dataclasses.fields(MatchRecord)} - {"id"}
+
+
+def _is_id_key(key: str) -> bool:
+    return key.startswith(_ID_KEY_PREFIXES)
+
+
+def _set_keys(record: CatalogRecord, keys: set[str]) -> None:
+    keys = {k[:120] for k in keys}
+    old = set(record.keys.values_list("key", flat=True))
+    if old - keys:
+        record.keys.filter(key__in=old - keys).delete()
+    MatchKey.objects.bulk_create([MatchKey(key=k, record=record) for k in keys - old])
+
+
+def _candidates(record: CatalogRecord, keys: set[str]) -> list[CatalogRecord]:
+    sizes = dict(
+        MatchKey.objects.filter(key__in=keys)
+        .values("key")
+        .annotate(n=Count("id"))
+        .values_list("key", "n")
+    )
+    usable = [k for k in keys if _is_id_key(k) or sizes.get(k, 0) <= MAX_BLOCK]
+    ids = (
+        MatchKey.objects.filter(key__in=usable)
+        .exclude(record=record)
+        .values_list("record_id", flat=True)
+        .distinct()[: MAX_BLOCK * 4]
+    )
+    return list(
+        CatalogRecord.objects.filter(id__in=list(ids))
+        .exclude(source_id=record.source_id)
+        .only("id", "source_id", "work_id", "match")
+    )
+
+
+def _matches(record: CatalogRecord, mine: MatchRecord) -> list[CatalogRecord]:
+    """The candidates it matches, the best one per other source (a library does not catalogue
+    one edition twice)."""
+    best: dict[int, tuple[float, CatalogRecord]] = {}
+    for other in _candidates(record, blocking_keys(mine)):
+        decision = match(mine, match_from_json(other.id, other.match))
+        if decision.same and decision.score > best.get(other.source_id, (-1.0, None))[0]:
+            best[other.source_id] = (decision.score, other)
+    return [other for _score, other in best.values()]
+
+
+def _new_work(changes: Changes) -> Work:
+    work = Work.objects.create(title="…")
+    changes.works_created += 1
+    changes.touched.add(work.id)
+    return work
+
+
+def _merge(target: int, others: Iterable[int], changes: Changes) -> None:
+    from kede.ill.models import Request  # requests follow their work into the merged one
+
+    others = [w for w in others if w != target]
+    if not others:
+        return
+    CatalogRecord.objects.filter(work_id__in=others).update(work_id=target)
+    Holding.objects.filter(work_id__in=others).update(work_id=target)
+    Request.objects.filter(work_id__in=others).update(work_id=target)
+    Work.objects.filter(id__in=others).delete()
+    changes.works_merged += len(others)
+    changes.removed |= set(others)
+    changes.touched.add(target)
+
+
+def _recluster(work_id: int, changes: Changes) -> None:
+    """The records left in a work after one moved out: if they no longer hang together, the
+    work splits (the largest group keeps it)."""
+    records = list(CatalogRecord.objects.filter(work_id=work_id).only("id", "source_id", "match"))
+    if not records:
+        _drop_work(work_id, changes)
+        return
+    if len(records) == 1:
+        changes.touched.add(work_id)
+        return
+    by_id = {r.id: r for r in records}
+    groups = cluster(
+        [
+            dataclasses.replace(match_from_json(r.id, r.match), source=str(r.source_id))
+            for r in records
+        ],
+        one_per_source=True,
+    )
+    groups.sort(key=len, reverse=True)
+    changes.touched.add(work_id)
+    for group in groups[1:]:
+        work = _new_work(changes)
+        CatalogRecord.objects.filter(id__in=group).update(work=work)
+        Holding.objects.filter(record_id__in=[by_id[i].id for i in group]).update(work=work)
+        changes.works_split += 1
+
+
+def _drop_work(work_id: int, changes: Changes) -> None:
+    Work.objects.filter(id=work_id).delete()
+    changes.removed.add(work_id)
+    changes.touched.discard(work_id)
+
+
+def record_store(
+    *,
+    source: Source,
+    local_id: str,
+    mine: MatchRecord,
+    display: dict,
+    quality: int,
+    changes: Changes,
+) -> CatalogRecord:
+    """Store a member's record (new or changed) and put it in the right work."""
+    record, created = CatalogRecord.objects.get_or_create(
+        source=source,
+        local_id=local_id,
+        defaults={"match": match_to_json(mine), "display": display, "quality": quality},
+    )
+    old_work = record.work_id
+    if created:
+        changes.records_added += 1
+    else:
+        record.match, record.display, record.quality = match_to_json(mine), display, quality
+        changes.records_updated += 1
+    mine = dataclasses.replace(mine, id=record.id, source=str(source.id))
+    _set_keys(record, blocking_keys(mine))
+    matched = _matches(record, mine)
+    works = sorted({m.work_id for m in matched if m.work_id})
+    if works:
+        target = works[0]
+        _merge(target, works[1:], changes)
+    elif old_work and CatalogRecord.objects.filter(work_id=old_work).exclude(id=record.id).exists():
+        target = _new_work(changes).id  # it no longer belongs with its old work's records
+        changes.works_split += 1
+    elif old_work:
+        target = old_work
+    else:
+        target = _new_work(changes).id
+    record.work_id = target
+    record.save()
+    Holding.objects.filter(record=record).update(work_id=target)
+    changes.touched.add(target)
+    if old_work and old_work != target and old_work not in changes.removed:
+        if CatalogRecord.objects.filter(work_id=old_work).exists():
+            _recluster(old_work, changes)
+        else:
+            # Its only record now belongs to another work: the two are one (requests and
+            # links to the old work follow).
+            _merge(target, [old_work], changes)
+    return record
+
+
+def record_remove(*, source: Source, local_id: str, changes: Changes) -> bool:
+    """The member deleted the record: its holding goes, and its work if nothing is left."""
+    record = CatalogRecord.objects.filter(source=source, local_id=local_id).first()
+    if record is None:
+        return False
+    work_id = record.work_id
+    record.delete()  # its keys and holding go with it
+    changes.records_deleted += 1
+    if work_id:
+        _recluster(work_id, changes)
+    return True
+
+
+def works_refresh(work_ids: Iterable[int]) -> None:
+    """Show each work from its best record, and keep its search text and identifiers."""
+    for work in Work.objects.filter(id__in=list(work_ids)):
+        best = (
+            CatalogRecord.objects.filter(work=work)
+            .order_by("-quality", "id")
+            .values_list("display", flat=True)
+            .first()
+        )
+        if best is None:
+            continue
+        for name in ("title", "author", "publisher", "year", "edition", "isbn", "issn", "format",
+                     "language", "title_vernacular", "lccn", "oclc", "classification"):  # fmt: skip
+            limit = Work._meta.get_field(name).max_length
+            setattr(work, name, str(best.get(name) or "")[:limit])
+        work.search_text = _search_text(work)
+        work.save()
+
+
+def _search_text(work: Work) -> str:
+    identifiers = CatalogRecord.objects.filter(work=work).values_list("match", flat=True)
+    numbers = {n for m in identifiers for n in [*m.get("isbns", ()), *m.get("issns", ())]}
+    parts = [work.title, work.title_vernacular, work.author, work.publisher, *sorted(numbers)]
+    return " ".join(fold_text(p) for p in parts if p)

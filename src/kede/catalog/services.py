@@ -114,11 +114,15 @@ def source_set_mapping(*, source: Source, mapping: dict | str) -> Source:
 
 
 def default_source(institution: Institution) -> Source:
+    cached = getattr(institution, "_default_source", None)
+    if cached is not None:
+        return cached
     source, _created = Source.objects.get_or_create(
         institution=institution,
         name="catalogue",
         defaults={"kind": SourceKind.UPLOAD, "mapping": DEFAULT_MAPPING.to_dict()},
     )
+    institution._default_source = source  # one lookup per load, not per record
     return source
 
 

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "kede.accounts",
     "kede.catalog",
     "kede.ill",
+    "kede.routing",
     "kede.delivery",
     "kede.portal",
 ]

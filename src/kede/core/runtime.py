@@ -24,6 +24,7 @@ PERIODIC = [
     Periodic("kede.delivery.tasks.remind_expiring_copies", 3600),
     Periodic("kede.core.tasks.requeue_stalled_tasks", 300),
     Periodic("kede.ill.tasks.send_iso_messages", 30),
+    Periodic("kede.routing.tasks.advance_timed_out_supplies", 60),
     Periodic("kede.delivery.ebook_tasks.expire_ebook_loans", 60),
     Periodic("kede.delivery.ebook_tasks.remind_ebooks_due", 3600),
     Periodic("kede.delivery.ppv_tasks.purge_expired_purchases", 600),

@@ -223,3 +223,38 @@ def shipping_labels(request: HttpRequest) -> HttpResponse:
     _require_staff(request)
     supplies = [s for s in _selected_supplies(request) if s.request.service_type == "loan"]
     return render(request, "staff/labels.html", {"supplies": supplies})
+
+
+# Steps that need nothing but the click, offered on the selected requests of the workbench.
+BULK_SUPPLIER_STEPS = frozenset({"ship", "check_in", "mark_overdue"})
+
+
+@login_required
+@require_POST
+def bulk_supply_step(request: HttpRequest, step: str) -> HttpResponse:
+    """One step on many requests: those it applies to change, the others are named."""
+    from kede.portal.staff_views import _require_staff, _selected_supplies
+
+    _require_staff(request)
+    if step not in BULK_SUPPLIER_STEPS:
+        raise Http404
+    call, _done = _SUPPLIER_STEPS[step]
+    done, refused = [], []
+    for supply in _selected_supplies(request):
+        try:
+            call(request, request.user, supply)
+        except (TransitionError, PermissionDenied, ValidationError):
+            refused.append(supply.request.number)
+        else:
+            done.append(supply.request.number)
+    if done:
+        messages.success(request, _("Done: %(numbers)s.") % {"numbers": ", ".join(done)})
+    if refused:
+        messages.error(
+            request,
+            _("Not changed (not possible in their state): %(numbers)s.")
+            % {"numbers": ", ".join(refused)},
+        )
+    if not done and not refused:
+        messages.error(request, _("Select requests first."))
+    return redirect("portal:staff")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kede.portal import ebook_views, lifecycle_views, ppv_views, staff_views, views
+from kede.portal import ebook_views, lifecycle_views, ppv_views, routing_views, staff_views, views
 
 app_name = "portal"
 
@@ -32,6 +32,11 @@ urlpatterns = [
     path("staff/supply/bulk-accept/", staff_views.bulk_accept, name="staff-bulk-accept"),
     path("staff/slips/", staff_views.pull_slips, name="staff-slips"),
     path("staff/labels/", lifecycle_views.shipping_labels, name="staff-labels"),
+    path(
+        "staff/supply/bulk/<slug:step>/",
+        lifecycle_views.bulk_supply_step,
+        name="staff-bulk-step",
+    ),
     path(
         "staff/supply/<int:supply_id>/step/<slug:step>/",
         lifecycle_views.supply_step,
@@ -81,4 +86,10 @@ urlpatterns = [
         name="ppv-download",
     ),
     path("staff/vendors/", ppv_views.ppv_manage, name="ppv-manage"),
+    path(
+        "staff/requests/<int:request_id>/rota/",
+        routing_views.rota,
+        name="routing-rota",
+    ),
+    path("staff/routing/policy/", routing_views.policy, name="routing-policy"),
 ]

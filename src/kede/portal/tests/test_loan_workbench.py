@@ -127,3 +127,20 @@ def test_the_workbench_queues_say_what_to_do_next(network):
     assert queue("to_ship") == ["A book to lend"]
     assert queue("to_scan") == ["A chapter to scan"]
     assert queue("to_review") == []
+
+
+def test_loans_are_shipped_in_bulk_and_the_others_are_named(network):
+    reader = logged_in(network.readers["USST"])
+    for title, service in (("Book one", "loan"), ("Book two", "loan"), ("A chapter", "copy")):
+        reader.post(
+            reverse("portal:request-new"),
+            {"title": title, "service_type": service, "work": network.work.id,
+             "container_title": "The making"},
+        )  # fmt: skip
+    fdu = logged_in(network.staff["FDU"])
+    ids = [r.supplies.get().id for r in Request.objects.order_by("id")]
+    page = fdu.post(reverse("portal:staff-bulk-step", args=["ship"]), {"ids": ids}, follow=True)
+    states = dict(Request.objects.values_list("title", "state"))
+    assert states == {"Book one": "shipped", "Book two": "shipped", "A chapter": "sent"}
+    chapter = Request.objects.get(title="A chapter").number
+    assert chapter in page.content.decode()

@@ -244,7 +244,7 @@ def test_reader_cancels_before_it_is_supplied(open_page, network):
     staff.get_by_role("link", name="Workbench").click()
     expect(staff.locator("#incoming")).not_to_contain_text(number)
     expect(staff.locator("#incoming")).to_contain_text("Nothing here.")
-    staff.get_by_label("Show").select_option(label="Cancelled by requester")
+    staff.get_by_label("Show", exact=True).select_option(label="Cancelled by requester")
     expect(staff).to_have_url(re.compile(r"\?state=cancelled$"))
     expect(staff.locator("#incoming").get_by_role("row").filter(has_text=number)).to_contain_text(
         "Cancelled by requester"

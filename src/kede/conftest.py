@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
+from django.utils import translation
 from hypothesis import settings as hypothesis_settings
 from pypdf import PdfWriter
 
@@ -108,6 +109,14 @@ def build_network() -> Network:
         work=Work.objects.get(isbn="9780394703220"),
         serial=Work.objects.get(issn="0031-2746"),
     )
+
+
+@pytest.fixture(autouse=True)
+def _english_outside_pages():
+    """Messages made outside a page (services, commands, tasks) read in English in tests, so
+    tests can name them; pages choose their language per request, as in production."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(autouse=True)

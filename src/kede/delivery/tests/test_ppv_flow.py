@@ -7,11 +7,13 @@ import zipfile
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
+from django.utils import translation
 from pypdf import PdfReader
 
 from kede.conftest import PASSWORD, pdf_bytes
@@ -44,6 +46,7 @@ def files(**extra: bytes) -> dict:
 
 def login(client, user):
     assert client.login(username=user.username, password=PASSWORD)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the pages' English, to name it
     return client
 
 
@@ -89,7 +92,8 @@ def test_good_rows_go_on_sale_and_each_bad_row_is_reported_with_its_place(networ
     assert offer().price == Decimal("25.00") and offer().file_pages == 3
     assert default_storage.exists(offer().file.name)
     # and the centre is told which rows were refused, where and why
-    problems = vendor.problems()
+    with translation.override("en"):
+        problems = vendor.problems()
     assert vendor.rejected == 2
     assert any("Row 4" in p and "price" in p and "12,50" in p for p in problems)
     assert any("Row 5" in p and "file" in p and "damaged" in p for p in problems)

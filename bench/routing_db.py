@@ -5,19 +5,24 @@
     .venv/bin/python bench/routing_db.py --full --pg     # the same in PostgreSQL
         [--pg-url postgres://postgres@127.0.0.1:5432/test] [--keep] [--json]
 
-Builds a fresh database by bulk inserts (a new SQLite file, the embedded default; or, with
-`--pg`, a schema of its own in the PostgreSQL database named by `--pg-url`, dropped at the end
-unless `--keep`): 8 regions in 3 groups; institutions of three sizes (7% big research
-libraries holding much, 22% mid-sized, the rest small colleges) with service and routing
+Builds a fresh database by bulk inserts (a new SQLite file in a throw-away folder, the
+embedded default; or, with `--pg`, a schema of its own in the PostgreSQL database named by
+`--pg-url`; either is removed at the end unless `--keep`): 8 regions in 3 groups;
+institutions of three sizes (7% big research libraries holding much, 22% mid-sized, the rest
+small colleges) with service and routing
 profiles (prices, capacities, a few excluded formats and library types, stated response
 days), six external partners, four partners of last resort per service, a proxy-search team,
 about 20 declared closed days per library (2% closed today); the works with a realistic
 holdings skew (a popular title is held by dozens of libraries, the long tail by one to three,
-big libraries far more often: ~3 holdings per work); learned statistics for every library and
-service; 30,000 open supply requests spread by library size (the load criterion counts them).
+big libraries far more often: ~3 holdings per work); one work in ten a journal, whose holdings
+carry a holdings statement as the catalogue stores it (spans of volumes and years, a run that
+goes on, a few with gaps; 15% with none); learned statistics for every library and service;
+30,000 open supply requests spread by library size (the load criterion counts them).
 
 Then it measures routing decisions for requests whose titles are drawn Zipf-like (s = 0.75,
-so popular titles with many holders are asked for most), each by one of the libraries:
+so popular titles with many holders are asked for most), each by one of the libraries (a
+request for a journal names a volume and year: its holders are checked against their
+statements):
 - `decide`: `kede.routing.services.rota_plan_compute` — holders, directory facts, calendars,
   loads, statistics and the policy read from the database, then eligible() + rank();
 - `decide+store`: `rota_plan_for` — the same, and the rota with every candidate's explanation
@@ -38,6 +43,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -320,15 +326,25 @@ def build(args, rng: random.Random) -> dict:
 
         count = 0
 
+        # Journals' holdings statements, from a generator of their own so that the rest of the
+        # database is the same as without them.
+        statements = random.Random(args.seed + 1)
+        with_statement = 0
+
         def holding_rows():
-            nonlocal count
+            nonlocal count, with_statement
             for w in range(1, n_works + 1):
                 for inst in holders(w):
                     count += 1
-                    yield {"work_id": w, "institution_id": inst, "local_id": str(w)}
+                    row = {"work_id": w, "institution_id": inst, "local_id": str(w)}
+                    if w % 10 == 0:
+                        row["coverage"] = _statement(statements, w)
+                        with_statement += bool(row["coverage"])
+                    yield row
 
         load.insert(Holding, holding_rows(), with_id=False)
         facts["holdings"] = count
+        facts["journal_holdings_with_a_statement"] = with_statement
         load.insert(
             SupplierStats,
             [_stats_row(rng, i, svc) for i in range(1, n_inst + 1) for svc in ("copy", "loan")],
@@ -367,22 +383,30 @@ def build(args, rng: random.Random) -> dict:
         # The requests to route: titles drawn Zipf-like, by libraries weighted by borrowing.
         first = args.open_supplies + 1
         decision_rows = []
+        citations = random.Random(args.seed + 2)
         for n in range(first, first + args.decisions):
             w = min(n_works, 1 + int(n_works * rng.random() ** 4))  # P(w) ~ w^-0.75
             requester = min(
                 n_inst - 6, bisect.bisect_right(cum_bor, rng.random() * cum_bor[-1]) + 1
             )
-            decision_rows.append(
-                {
-                    "id": n,
-                    "number": f"BENCH{n:08d}",
-                    "requester_id": requester,
-                    "service_type": "copy" if rng.random() < 0.85 else "loan",
-                    "state": "submitted",
-                    "work_id": w,
-                    "title": f"Chapter of work {w}",
+            row = {
+                "id": n,
+                "number": f"BENCH{n:08d}",
+                "requester_id": requester,
+                "service_type": "copy" if rng.random() < 0.85 else "loan",
+                "state": "submitted",
+                "work_id": w,
+                "title": f"Chapter of work {w}",
+            }
+            if w % 10 == 0:  # an article: volume and year of the journal
+                volume = citations.randint(1, 60)
+                row |= {
+                    "title": f"Article in work {w}",
+                    "volume": str(volume),
+                    "issue": str(citations.randint(1, 12)),
+                    "year": str(1965 + volume),
                 }
-            )
+            decision_rows.append(row)
         load.insert(Request, decision_rows)
         load.reset_sequences(
             Consortium, Region, Institution, Work, Holding, Request, SupplyRequest, ClosedDay
@@ -416,6 +440,33 @@ def _stats_row(rng: random.Random, inst: int, service: str) -> dict:
         "lent": filled,
         "borrowed": rng.randint(0, 400),
     }
+
+
+def _statement(rng: random.Random, work: int) -> list[dict]:
+    """A holding's statement as the catalogue stores it (kede.catalog.serials spans as dicts):
+    volume n is the year 1965 + n; 15% give none."""
+    u = rng.random()
+    if u < 0.15:
+        return []
+
+    def span(first: int, last: int | None, **extra) -> dict:
+        return {
+            "start_year": 1965 + first, "start_volume": first, "start_issue": None,
+            "end_year": None if last is None else 1965 + last,
+            "end_volume": last, "end_issue": None, "open_end": last is None,
+            "embargo": [], "incomplete": False, **extra,
+        }  # fmt: skip
+
+    first = rng.randint(1, 40)
+    if u < 0.45:
+        return [span(first, None)]
+    last = rng.randint(first, 60)
+    if u < 0.55:
+        return [span(first, last, incomplete=True)]
+    if u < 0.75:
+        gap = rng.randint(last, 60)
+        return [span(first, last), span(gap, None)]
+    return [span(first, last)]
 
 
 def _accumulate(values):
@@ -486,6 +537,21 @@ def measure(args, facts: dict) -> dict:
         "p99": sorted(sizes)[int(0.99 * (len(sizes) - 1))],
         "max": max(sizes),
     }
+    articles = [(r, ms) for r, ms in zip(requests, samples, strict=True) if r.volume]
+    if articles:
+        excluded = sum(
+            1
+            for r, _ms in articles[:300]
+            for e in rota_plan_compute(r).excluded
+            if e.code == "coverage"
+        )
+        out["decide_articles"] = {
+            "requests": len(articles),
+            **percentiles([ms for _r, ms in articles]),
+            "holders_ruled_out_by_statement_per_request": round(
+                excluded / min(300, len(articles)), 2
+            ),
+        }
     samples = []
     start = time.perf_counter()
     for r in requests:
@@ -539,11 +605,14 @@ def main() -> int:
         facts = build(args, random.Random(args.seed))
         figures = measure(args, facts)
     finally:
-        if schema and not args.keep:
+        if not args.keep:
             from django.db import connection
 
             connection.close()
-            drop_schema(args, schema)
+            if schema:
+                drop_schema(args, schema)
+            # The throw-away instance folder (with the SQLite database: ~100 MB).
+            shutil.rmtree(os.environ["KEDE_INSTANCE_DIR"], ignore_errors=True)
     result = {
         **facts,
         **figures,
@@ -565,6 +634,13 @@ def main() -> int:
         print(
             f"{name:<13} {m['decisions_per_s']:>6,} decisions/s  p50 {m['p50_ms']} ms  "
             f"p95 {m['p95_ms']} ms  p99 {m['p99_ms']} ms   (target {TARGET})"
+        )
+    a = figures.get("decide_articles")
+    if a:
+        print(
+            f"  of which {a['requests']} articles of journals (holders checked against their "
+            f"statements): p50 {a['p50_ms']} ms  p95 {a['p95_ms']} ms  p99 {a['p99_ms']} ms; "
+            f"{a['holders_ruled_out_by_statement_per_request']} holders ruled out per request"
         )
     print(
         f"queries per decision: {figures['queries_per_decision']}; full scans of growing "

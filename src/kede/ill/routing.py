@@ -3,7 +3,9 @@
 The first call computes the request's rota (`kede.routing.services.rota_plan_for`): holders of
 the work in the union catalogue (for an article, of its journal), minus the requesting library
 and libraries whose directory profile excludes the service, the format or the requester's type
-or that declared today closed, ranked by the centre's policy for the service; then the partners
+or that declared today closed, and — for an article whose citation names a volume or year —
+holders whose holdings statement lacks it, ranked by the centre's policy for the service (with
+holders whose statement cannot say after those it confirms); then the partners
 and lenders of last resort the centre configured for the service; then the centre's
 proxy-search team (代查代检). Later calls return the stored rota, as borrowing staff or the
 centre may have edited it. The caller asks the first institution not yet tried.

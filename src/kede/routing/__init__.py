@@ -9,7 +9,9 @@ writes back what these functions decide:
 - `rota`: the rota as a deterministic, idempotent step function (`next_step`), with business
   days counted by each supplier's calendar;
 - `stats`: what completed requests teach about a supplier (fill rate, turnaround, holdings
-  accuracy), as posterior estimates under priors.
+  accuracy, timeouts, and from them days per fill), as posterior estimates under priors;
+- `coverage`: whether a holder's serial holdings statement includes the volume or year a
+  request is for.
 
 `bench/routing_sim.py` drives these same functions through a simulated year of requests.
 """

@@ -18,7 +18,18 @@ REASONS = (
     gettext_noop("does not offer {service}"),
     gettext_noop("does not supply {format}"),
     gettext_noop("does not supply libraries of group {group}"),
+    gettext_noop("holds {holdings} by its holdings statement, not {asked}"),
     gettext_noop("is closed on {date}"),
+    # what a holder's holdings statement says of the volume asked for (policy.rank)
+    gettext_noop("its holdings statement ({holdings}) includes {asked}"),
+    gettext_noop(
+        "its holdings statement ({holdings}) cannot say whether it has {asked}: asked "
+        "after the holders whose statement includes it"
+    ),
+    gettext_noop(
+        "no holdings statement: whether it has {asked} is not known, so it is asked after "
+        "the holders whose statement includes it"
+    ),
     # what each criterion saw (policy.CRITERIA)
     gettext_noop("part of the requester's own institution ({institution})"),
     gettext_noop("another institution"),
@@ -31,6 +42,20 @@ REASONS = (
     gettext_noop("filled {rate:.0%} of {service} requests ({filled:.0f} of {answered:.0f})"),
     gettext_noop("no {service} supplied yet: the network's prior, {days:.1f} days"),
     gettext_noop("supplies a {service} in {days:.1f} days on average ({supplied:.0f} timed)"),
+    gettext_noop("no {service} history yet: by the network's prior, {days:.1f} days per fill"),
+    gettext_noop(
+        "no {service} history yet: by the network's prior, {days:.1f} days per fill, then "
+        "{ship:.1f} days' shipping"
+    ),
+    gettext_noop(
+        "{days:.1f} days per {service} filled: fills {fill:.0%}, answers in {turnaround:.1f} "
+        "days, silent past its {response} days {silent:.0%} of the time"
+    ),
+    gettext_noop(
+        "{days:.1f} days per {service} filled: fills {fill:.0%}, answers in {turnaround:.1f} "
+        "days, silent past its {response} days {silent:.0%} of the time, then {ship:.1f} days' "
+        "shipping"
+    ),
     gettext_noop("{open} open requests, no capacity stated: counted as half loaded"),
     gettext_noop("{open} open requests for a capacity of {capacity}"),
     gettext_noop("lent {lent}, borrowed {borrowed}"),
@@ -48,9 +73,11 @@ CRITERIA = {
     "price": _("Price"),
     "fill_rate": _("Fill rate"),
     "turnaround": _("Turnaround"),
+    "days_per_fill": _("Days per fill"),
     "load": _("Current load"),
     "lend_borrow_balance": _("Lend/borrow balance"),
     "holdings_accuracy": _("Holdings accuracy"),
+    "coverage": _("Holdings statement"),
 }
 
 KINDS = {

@@ -3,13 +3,16 @@
 Two separate steps, so staff can see both "why not this library" and "why this one first":
 
 1. `eligible(candidates, request)` drops the requester itself, suppliers that do not offer the
-   service, whose profile excludes the format or the requester's group, or that declared
-   today closed (unless every one of them did: then their clocks stop and they stay) — each
-   with its reason.
+   service, whose profile excludes the format or the requester's group, whose holdings
+   statement says they lack the volume or year asked for (`kede.routing.coverage`), or that
+   declared today closed (unless every one of them did: then their clocks stop and they
+   stay) — each with its reason.
 2. `rank(candidates, request, policy)` scores the rest by the centre's `Policy`: an ordered list
    of weighted criteria, each worth 0 to 1. A candidate's score is the weighted mean, and every
    criterion's share comes with a reason, so every ranking is explainable. Members come first;
    partners and lenders of last resort are ranked among themselves and appended after them.
+   Within each, for a request for a volume or year of a serial, holders whose statement
+   includes it come before holders whose statement cannot say (see `rank`).
 
 Reasons are English templates with named parameters (`CriterionScore.message` and `.params`):
 the Django layer translates the template, then formats it; `.reason` formats it untranslated.
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 from kede.routing import stats as learned
+from kede.routing.coverage import COVERED, NOT_COVERED, STATES, UNKNOWN
 from kede.routing.rota import DEFAULT_CALENDAR, Calendar
 from kede.routing.stats import DEFAULT_PRIOR, NO_HISTORY, Prior, StatsError, SupplierStats
 
@@ -66,12 +70,19 @@ class Candidate:
     lent: int = 0  # supplied to others over the centre's balance window
     borrowed: int = 0  # received from others over the same window
     stats: SupplierStats = NO_HISTORY
+    # For a request for a volume or year of a serial: whether the holder's holdings statement
+    # includes it (kede.routing.coverage: covered, unknown, not_covered; "" not checked), and
+    # the statement written out for the reasons.
+    coverage: str = ""
+    holdings: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.supplier, str) or not self.supplier:
             raise PolicyError("supplier", f"must be a non-empty id, got {self.supplier!r}")
         if self.kind not in (MEMBER, PARTNER):
             raise PolicyError("kind", f"must be {MEMBER!r} or {PARTNER!r}, got {self.kind!r}")
+        if self.coverage not in STATES:
+            raise PolicyError("coverage", f"must be one of {sorted(STATES)}, got {self.coverage!r}")
         if not (isinstance(self.price, int | float) and 0 <= self.price < math.inf):
             raise PolicyError("price", f"must be a finite number ≥ 0, got {self.price!r}")
         for name in ("open_requests", "capacity", "lent", "borrowed"):
@@ -92,12 +103,13 @@ class RequestFacts:
     region_group: str = ""
     format: str = ""  # e.g. "book", "article", "thesis"
     requester_group: str = ""  # the requesting library's group as profiles name it
+    asked: str = ""  # the volume or year of a serial asked for, written out ("v.12 (1998)")
 
 
 @dataclass(frozen=True, slots=True)
 class Excluded:
     candidate: Candidate
-    code: str  # requester, duplicate, service, format, group, closed
+    code: str  # requester, duplicate, service, format, group, coverage, closed
     message: str
     params: Mapping[str, object] = field(default_factory=dict)
 
@@ -135,6 +147,13 @@ def eligible(
                 "group",
                 "does not supply libraries of group {group}",
                 {"group": request.requester_group},
+            )
+        elif c.coverage == NOT_COVERED:
+            why = Excluded(
+                c,
+                "coverage",
+                "holds {holdings} by its holdings statement, not {asked}",
+                {"holdings": c.holdings, "asked": request.asked},
             )
         else:
             why = None
@@ -254,6 +273,44 @@ def _turnaround(c: Candidate, r: RequestFacts, p: Policy) -> Evaluation:
     )
 
 
+def _shipping(c: Candidate, r: RequestFacts, p: Policy) -> float:
+    if c.region and c.region == r.region:
+        return p.shipping_days[0]
+    if c.region_group and c.region_group == r.region_group:
+        return p.shipping_days[1]
+    return p.shipping_days[2]
+
+
+def _days_per_fill(c: Candidate, r: RequestFacts, p: Policy) -> Evaluation:
+    # Expected business days per fill (kede.routing.stats.days_per_fill: ordering by it is
+    # Smith's rule), plus, for loans, the days the book then travels: asking i before j is
+    # quicker on average when t_i / p_i + ship_i < t_j / p_j + ship_j.
+    response = c.calendar.response_days
+    ship = _shipping(c, r, p)
+    per_fill, fill, turnaround, silent = learned.speed(c.stats, response, p.prior)
+    days = per_fill + ship
+    value = p.turnaround_scale / (p.turnaround_scale + days)
+    params = {
+        "days": days,
+        "service": r.service_type,
+        "fill": fill,
+        "turnaround": turnaround,
+        "silent": silent,
+        "response": response,
+        "ship": ship,
+    }
+    if not c.stats.answered:
+        message = "no {service} history yet: by the network's prior, {days:.1f} days per fill"
+    else:
+        message = (
+            "{days:.1f} days per {service} filled: fills {fill:.0%}, answers in {turnaround:.1f} "
+            "days, silent past its {response} days {silent:.0%} of the time"
+        )
+    if ship:
+        message += ", then {ship:.1f} days' shipping"
+    return value, message, params
+
+
 def _load(c: Candidate, r: RequestFacts, p: Policy) -> Evaluation:
     if not c.capacity:
         return (
@@ -304,6 +361,7 @@ CRITERIA: dict[str, Callable[[Candidate, RequestFacts, Policy], Evaluation]] = {
     "price": _price,
     "fill_rate": _fill_rate,
     "turnaround": _turnaround,
+    "days_per_fill": _days_per_fill,
     "load": _load,
     "lend_borrow_balance": _lend_borrow_balance,
     "holdings_accuracy": _holdings_accuracy,
@@ -324,12 +382,16 @@ class Policy:
     """The centre's ranking policy. The order of `criteria` is the order staff read them in
     and breaks ties; the weights decide. `price_scale` is the price (in the consortium's
     currency) that earns half marks on price, `turnaround_scale` the days that earn half marks
-    on turnaround."""
+    on turnaround and on days per fill. `shipping_days`: for a loan policy, the days the book
+    takes to reach the requester from a library of its own region, of its region group, and
+    from elsewhere (`SHIPPING`); days per fill adds them to a supplier's figure. All 0 (the
+    default, and right for copies, which are delivered electronically): not counted."""
 
     criteria: tuple[Weighted, ...]
     prior: Prior = DEFAULT_PRIOR
     price_scale: float = 20.0
     turnaround_scale: float = 1.0
+    shipping_days: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         # Policies built in code get the same checks as those read from configuration.
@@ -340,7 +402,8 @@ class Policy:
         """Build a policy from the centre's saved settings, refusing anything malformed:
 
         {"criteria": [{"name": "fill_rate", "weight": 5}, …],
-         "prior": {"fill_rate": 0.8, …}, "price_scale": 20, "turnaround_scale": 1}
+         "prior": {"fill_rate": 0.8, …}, "price_scale": 20, "turnaround_scale": 1,
+         "shipping_days": {"same_region": 0.5, "same_region_group": 1, "elsewhere": 2}}
         """
         if not isinstance(config, Mapping):
             raise PolicyError(
@@ -357,12 +420,14 @@ class Policy:
         prior = _prior_from(config.get("prior", {}))
         price_scale = _positive("price_scale", config.get("price_scale", 20.0))
         turnaround_scale = _positive("turnaround_scale", config.get("turnaround_scale", 1.0))
+        shipping_days = _shipping_from(config.get("shipping_days", {}))
         policy = object.__new__(cls)  # skip __post_init__: everything is checked above
         for name, value in (
             ("criteria", criteria),
             ("prior", prior),
             ("price_scale", price_scale),
             ("turnaround_scale", turnaround_scale),
+            ("shipping_days", shipping_days),
         ):
             object.__setattr__(policy, name, value)
         return policy
@@ -373,10 +438,13 @@ class Policy:
             "prior": {f.name: getattr(self.prior, f.name) for f in fields(Prior)},
             "price_scale": self.price_scale,
             "turnaround_scale": self.turnaround_scale,
+            "shipping_days": dict(zip(SHIPPING, self.shipping_days, strict=True)),
         }
 
 
-_SETTINGS = frozenset({"criteria", "prior", "price_scale", "turnaround_scale"})
+_SETTINGS = frozenset({"criteria", "prior", "price_scale", "turnaround_scale", "shipping_days"})
+# Where a loan ships from, as `Policy.shipping_days` names it.
+SHIPPING = ("same_region", "same_region_group", "elsewhere")
 
 
 def _kind(value: object) -> str:
@@ -442,6 +510,24 @@ def _criteria_from(raw: object) -> tuple[Weighted, ...]:
     if not any(w.weight > 0 for w in out):
         raise PolicyError("criteria", "at least one weight must be > 0 (all are 0)")
     return tuple(out)
+
+
+def _shipping_from(raw: object) -> tuple[float, float, float]:
+    if not isinstance(raw, Mapping):
+        raise PolicyError("shipping_days", f"must be a mapping, got {_kind(raw)}")
+    extra = sorted(set(map(str, raw)) - set(SHIPPING))
+    if extra:
+        raise PolicyError(
+            f"shipping_days.{extra[0]}",
+            f"unknown setting{_suggest(extra[0], SHIPPING)} (known: {', '.join(SHIPPING)})",
+        )
+    days = []
+    for name in SHIPPING:
+        value = _number(f"shipping_days.{name}", raw.get(name, 0.0))
+        if value < 0:
+            raise PolicyError(f"shipping_days.{name}", f"must be ≥ 0, got {raw[name]!r}")
+        days.append(value)
+    return (days[0], days[1], days[2])
 
 
 def _prior_from(raw: object) -> Prior:
@@ -511,16 +597,55 @@ class Ranked:
         return "\n".join(lines)
 
 
+# Not a weighted criterion: for a request for a volume or year of a serial, what the holder's
+# holdings statement says orders the holders before their scores do (see rank). It is shown
+# first in the breakdown, with no share of the score.
+COVERAGE = "coverage"
+
+
+def _coverage(c: Candidate, r: RequestFacts) -> CriterionScore | None:
+    params = {"holdings": c.holdings, "asked": r.asked}
+    if c.coverage == COVERED:
+        message = "its holdings statement ({holdings}) includes {asked}"
+        return CriterionScore(COVERAGE, 0.0, 1.0, message, params)
+    if c.coverage != UNKNOWN:
+        return None
+    if c.holdings:
+        message = (
+            "its holdings statement ({holdings}) cannot say whether it has {asked}: asked "
+            "after the holders whose statement includes it"
+        )
+    else:
+        message = (
+            "no holdings statement: whether it has {asked} is not known, so it is asked after "
+            "the holders whose statement includes it"
+        )
+    return CriterionScore(COVERAGE, 0.0, 0.0, message, params)
+
+
 def rank(candidates: Iterable[Candidate], request: RequestFacts, policy: Policy) -> list[Ranked]:
     """Order candidates best first: members by score, then partners by score. Ties go to the
     better value on the criteria in the policy's order, then to the supplier id, so the same
-    facts always give the same rota. Call `eligible` first: rank excludes nobody."""
+    facts always give the same rota. Call `eligible` first: rank excludes nobody.
+
+    Within members (and within partners), holders whose holdings statement cannot say whether
+    they have the volume or year asked for come after those whose statement includes it,
+    whatever their scores. The criteria estimate how well a library supplies what it holds;
+    they cannot tell whether it holds this volume. A statement that includes it is the
+    catalogue's word that it does; without one, the union catalogue only says it holds the
+    journal, and a "not held" answer costs the reader a whole round (a day or more) that no
+    difference in price, region or speed between holders makes up for. Holders the statement
+    rules out never get here (`eligible`)."""
     total = sum(w.weight for w in policy.criteria)
     plan = [(w.criterion, w.weight / total, CRITERIA[w.criterion]) for w in policy.criteria]
     make = tuple.__new__
     keyed = []
     for c in candidates:
         breakdown = []
+        if c.coverage:
+            note = _coverage(c, request)
+            if note is not None:
+                breakdown.append(note)
         values = []
         score = 0.0
         for name, share, evaluate in plan:
@@ -529,7 +654,7 @@ def rank(candidates: Iterable[Candidate], request: RequestFacts, policy: Policy)
             values.append(-value)
             breakdown.append(make(CriterionScore, (name, share, value, message, params)))
         # Rounded so that float noise in the sum never outranks the tie-breaking criteria.
-        key = (c.kind != MEMBER, -round(score, 12), values, c.supplier)
+        key = (c.kind != MEMBER, c.coverage == UNKNOWN, -round(score, 12), values, c.supplier)
         keyed.append((key, Ranked(c, score, tuple(breakdown))))
     keyed.sort(key=_first)
     return [r for _, r in keyed]

@@ -16,7 +16,7 @@ import contextlib
 import datetime
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
@@ -33,6 +33,14 @@ from kede.ill.states import SUPPLIER_OPEN
 from kede.ill.states import SupplierState as S
 from kede.routing import snapshot
 from kede.routing import stats as learned
+from kede.routing.coverage import (
+    Asked,
+    HolderCoverage,
+    Statement,
+    asked_from,
+    holder_coverage,
+    statement_from_json,
+)
 from kede.routing.models import LastResort, RotaPlan, RoutingPolicy, SupplierStats
 from kede.routing.policy import (
     MEMBER,
@@ -48,14 +56,14 @@ from kede.routing.rota import DEFAULT_RESPONSE_DAYS, WEEKDAYS, Calendar
 PROXY = "proxy"  # the centre's proxy-search team: appended after members and partners
 
 # The policy in force until the centre saves one: libraries of the requester's region first
-# (then of its region group), and among them those that fill more, faster, with accurate
+# (then of its region group), and among them those that fill sooner (days per fill: fill rate,
+# turnaround and silences in one figure, see kede.routing.stats.days_per_fill), with accurate
 # holdings, less loaded, cheaper, and net borrowers before net lenders.
 DEFAULT_POLICY_CONFIG: dict = {
     "criteria": [
         {"name": "same_region", "weight": 2},
         {"name": "same_region_group", "weight": 1},
-        {"name": "fill_rate", "weight": 3},
-        {"name": "turnaround", "weight": 2},
+        {"name": "days_per_fill", "weight": 5},
         {"name": "holdings_accuracy", "weight": 1},
         {"name": "load", "weight": 1},
         {"name": "price", "weight": 1},
@@ -134,6 +142,7 @@ KEYS = (
     "closed_today", "external", "open_requests",
     "st_answered", "st_filled", "st_checked", "st_not_held", "st_timed_out", "st_supplied",
     "st_turnaround_days", "st_lent", "st_borrowed", "policy_id", "policy_version", "work_format",
+    "coverage",
 )  # fmt: skip
 HOLDER, PARTNER_SRC, PROXY_SRC, REQUESTER_SRC, EXTRA_SRC = range(5)
 
@@ -146,15 +155,16 @@ def _c(model, field: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(field).column)
 
 
-def _decision_sql(extra: int) -> str:
+def _decision_sql(extra: int, coverage: bool) -> str:
     from kede.consortium.models import Region, ServiceProfile
     from kede.routing.models import SupplierLoad, SupplierProfile
 
     inst, hold, last, sp = Institution, Holding, LastResort, ServiceProfile
     st, rp, ld, pol = SupplierStats, SupplierProfile, SupplierLoad, RoutingPolicy
     extra_ids = ", ".join(["%s"] * extra)
+    held = _c(hold, "coverage") if coverage else "NULL"
     extra_sql = (
-        f"UNION ALL SELECT {_c(inst, 'id')}, {EXTRA_SRC}, 0 FROM {_t(inst)} "  # noqa: S608 — names from the models, values bound
+        f"UNION ALL SELECT {_c(inst, 'id')}, {EXTRA_SRC}, 0, NULL FROM {_t(inst)} "  # noqa: S608 — names from the models, values bound
         f"WHERE {_c(inst, 'id')} IN ({extra_ids})"
         if extra
         else ""
@@ -182,15 +192,17 @@ SELECT c.src, c.pos, i.{_c(inst, "id")}, i.{_c(inst, "code")}, i.{_c(inst, "type
    AND {_c(pol, "is_active")} = %s),
   (SELECT {_c(pol, "version")} FROM {_t(pol)} WHERE {_c(pol, "service_type")} = %s
    AND {_c(pol, "is_active")} = %s),
-  (SELECT {_c(Work, "format")} FROM {_t(Work)} WHERE {_c(Work, "id")} = %s)
+  (SELECT {_c(Work, "format")} FROM {_t(Work)} WHERE {_c(Work, "id")} = %s),
+  c.coverage
 FROM (
-  SELECT {_c(hold, "institution")} AS id, {HOLDER} AS src, 0 AS pos FROM {_t(hold)}
+  SELECT {_c(hold, "institution")} AS id, {HOLDER} AS src, 0 AS pos,
+    {held} AS coverage FROM {_t(hold)}
     WHERE {_c(hold, "work")} = %s
-  UNION ALL SELECT {_c(last, "institution")}, {PARTNER_SRC}, {_c(last, "position")}
+  UNION ALL SELECT {_c(last, "institution")}, {PARTNER_SRC}, {_c(last, "position")}, NULL
     FROM {_t(last)} WHERE {_c(last, "service_type")} = %s
-  UNION ALL SELECT {_c(sp, "institution")}, {PROXY_SRC}, 0 FROM {_t(sp)}
+  UNION ALL SELECT {_c(sp, "institution")}, {PROXY_SRC}, 0, NULL FROM {_t(sp)}
     WHERE {_c(sp, "proxy_search")} = %s
-  UNION ALL SELECT {_c(inst, "id")}, {REQUESTER_SRC}, 0 FROM {_t(inst)}
+  UNION ALL SELECT {_c(inst, "id")}, {REQUESTER_SRC}, 0, NULL FROM {_t(inst)}
     WHERE {_c(inst, "id")} = %s
   {extra_sql}
 ) c
@@ -203,7 +215,7 @@ LEFT JOIN {_t(st)} st ON st.{_c(st, "supplier")} = c.id AND st.{_c(st, "service_
 """  # noqa: S608 — table and column names come from the models; every value is bound
 
 
-_sql_cache: dict[tuple[str, int], str] = {}
+_sql_cache: dict[tuple[str, int, bool], str] = {}
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,8 @@ class DecisionFacts:
     proxy_team: tuple[int, ...]
     policy_key: tuple[int, int] | None  # (id, version) of the active policy
     work_format: str | None
+    # Each holder's serial coverage as stored, one entry per holding of the work.
+    coverage: dict[int, list] = field(default_factory=dict)
 
 
 def decision_facts(
@@ -223,13 +237,15 @@ def decision_facts(
     service_type: str,
     today: datetime.date,
     extra: Sequence[int] = (),
+    coverage: bool = False,
 ) -> DecisionFacts:
     """Everything one routing decision reads, in one query (see above). `extra`: more
-    institutions to read the same facts of (a supplier staff add to a rota)."""
-    key = (connection.vendor, len(extra))
+    institutions to read the same facts of (a supplier staff add to a rota). `coverage`: also
+    each holding's serial coverage (for a request that names a volume or year)."""
+    key = (connection.vendor, len(extra), coverage)
     sql = _sql_cache.get(key)
     if sql is None:
-        sql = _sql_cache[key] = _decision_sql(len(extra))
+        sql = _sql_cache[key] = _decision_sql(len(extra), coverage)
     params = [
         today, NetworkRole.EXTERNAL_SUPPLIER.value,
         service_type, True, service_type, True, work_id or 0,
@@ -244,6 +260,7 @@ def decision_facts(
     team: list[int] = []
     policy_key = None
     work_format = None
+    coverage: dict[int, list] = {}
     for values in fetched:
         row = dict(zip(KEYS, values, strict=True))
         row["_key"] = values[2:29]  # the supplier's own facts: see candidate_from
@@ -252,6 +269,8 @@ def decision_facts(
         src = row["src"]
         if src == HOLDER:
             holders.add(inst_id)
+            if row["coverage"] is not None:
+                coverage.setdefault(inst_id, []).append(row["coverage"])
         elif src == PARTNER_SRC:
             partners.append((row["pos"], inst_id))
         elif src == PROXY_SRC and row["is_active"]:
@@ -266,6 +285,7 @@ def decision_facts(
         proxy_team=tuple(sorted(team)),
         policy_key=policy_key,
         work_format=work_format,
+        coverage=coverage,
     )
 
 
@@ -380,18 +400,24 @@ _candidates: dict[tuple, tuple[Candidate, list]] = {}
 
 
 def candidate_from(
-    row: dict, *, kind: str, service_type: str, today: datetime.date
+    row: dict,
+    *,
+    kind: str,
+    service_type: str,
+    today: datetime.date,
+    held: HolderCoverage | None = None,
 ) -> tuple[Candidate, list]:
     """The supplier as the pure core sees it, and its facts as a rota's explanation stores
     them (`kede.routing.snapshot`). The same facts give the same (immutable) Candidate, so a
-    busy supplier's is built once, not at every decision."""
+    busy supplier's is built once, not at every decision. `held`: what its holdings statement
+    says of the volume asked for, if that was checked."""
     key = row.get("_key")
     if key is not None:
-        key = (key, kind, service_type, today)
+        key = (key, kind, service_type, today, held)
         got = _candidates.get(key)
         if got is not None:
             return got
-    candidate = _candidate(row, kind=kind, service_type=service_type, today=today)
+    candidate = _candidate(row, kind=kind, service_type=service_type, today=today, held=held)
     got = (candidate, snapshot.candidate_facts(candidate))
     if key is not None:
         if len(_candidates) > _CACHE_LIMIT:
@@ -400,7 +426,14 @@ def candidate_from(
     return got
 
 
-def _candidate(row: dict, *, kind: str, service_type: str, today: datetime.date) -> Candidate:
+def _candidate(
+    row: dict,
+    *,
+    kind: str,
+    service_type: str,
+    today: datetime.date,
+    held: HolderCoverage | None = None,
+) -> Candidate:
     copies = row["supplies_copies"] is None or bool(row["supplies_copies"])
     loans = row["lends_books"] is None or bool(row["lends_books"])
     price = row["copy_price"] if service_type == ServiceType.COPY else row["loan_price"]
@@ -420,11 +453,17 @@ def _candidate(row: dict, *, kind: str, service_type: str, today: datetime.date)
         lent=int(row["st_lent"] or 0),
         borrowed=int(row["st_borrowed"] or 0),
         stats=_stats_from(row),
+        coverage=held.state if held else "",
+        holdings=held.holdings if held else "",
     )
 
 
 def request_facts(
-    request: Request, requester: dict, work_format: str | None, today: datetime.date
+    request: Request,
+    requester: dict,
+    work_format: str | None,
+    today: datetime.date,
+    asked: Asked | None = None,
 ) -> RequestFacts:
     return RequestFacts(
         requester=requester["code"],
@@ -435,7 +474,54 @@ def request_facts(
         region_group=requester["region_group"] or "",
         format=work_format or "",
         requester_group=requester["type"] or "",
+        asked=str(asked) if asked else "",
     )
+
+
+# ---- serial coverage -------------------------------------------------------------------------
+
+SERIAL = "serial"
+_coverage_answers: dict[tuple, HolderCoverage] = {}
+_statements: dict[str, Statement] = {}
+
+
+def asked_in(request: Request) -> Asked | None:
+    """The volume or year the citation names, if one can be read (whatever the work)."""
+    if not (request.volume or request.year):
+        return None
+    return asked_from(volume=request.volume, issue=request.issue, year=request.year)
+
+
+def asked_for(request: Request, work_format: str | None) -> Asked | None:
+    """The volume or year of a serial the request is for (an article of a journal), or None:
+    the work is not a serial, or the citation names no volume or year that can be read. Then
+    holders are not checked against their holdings statements."""
+    if work_format != SERIAL and not request.issn:
+        return None
+    return asked_in(request)
+
+
+def coverage_of(statements: Sequence[object], asked: Asked, today: datetime.date) -> HolderCoverage:
+    """A holder's answer (`kede.routing.coverage.holder_coverage`): each statement is read
+    once per process, and the answer computed once per statements, request and day (a
+    popular journal's holders are checked at every decision for it)."""
+    texts = tuple(s if isinstance(s, str) else json.dumps(s, sort_keys=True) for s in statements)
+    key = (texts, asked, today)
+    got = _coverage_answers.get(key)
+    if got is None:
+        read = []
+        for text in texts:
+            statement = _statements.get(text)
+            if statement is None:
+                if len(_statements) > _CACHE_LIMIT:
+                    _statements.clear()
+                statement = _statements[text] = statement_from_json(text)
+            read.append(statement)
+        got = holder_coverage(read, asked, today)
+        if len(_coverage_answers) > _CACHE_LIMIT:
+            _coverage_answers.clear()
+        _coverage_answers[key] = got
+    return got
 
 
 def build_candidates(
@@ -445,9 +531,13 @@ def build_candidates(
     partners: Iterable[int],
     service_type: str,
     today: datetime.date,
+    coverage: dict[int, list] | None = None,
+    asked: Asked | None = None,
 ) -> tuple[list[Candidate], dict[str, list]]:
     """The active institutions among `ids` as candidates, and each one's facts for the
-    explanation, by supplier code."""
+    explanation, by supplier code. With `asked` (a volume or year of a serial), each holder
+    (by `coverage`: its holdings' statements) is checked against it; the centre's partners are
+    asked whatever they hold, and are not."""
     partner_set = set(partners)
     out = []
     facts = {}
@@ -456,8 +546,12 @@ def build_candidates(
         if row is None or not row["is_active"]:
             continue
         kind = PARTNER if (row["external"] or i in partner_set) else MEMBER
+        statements = coverage.get(i) if asked is not None and coverage else None
+        held = None
+        if statements is not None and i not in partner_set:
+            held = coverage_of(statements, asked, today)
         candidate, facts[row["code"]] = candidate_from(
-            row, kind=kind, service_type=service_type, today=today
+            row, kind=kind, service_type=service_type, today=today, held=held
         )
         out.append(candidate)
     return out, facts

@@ -122,22 +122,26 @@ def _ranked_json(r: Ranked, institution_id: int, facts: list | None = None) -> d
 def rota_plan_compute(request: Request, *, today: datetime.date | None = None) -> Computed:
     """Rank the candidates for a request (no writes): holders of its work (for an article, of
     its journal), minus the requester and those whose profile excludes the service, the format
-    or the requester's type, minus those closed today; then the centre's partners for the
-    service; then the proxy-search team."""
+    or the requester's type, minus those whose holdings statement lacks the volume or year
+    asked for, minus those closed today; then the centre's partners for the service; then the
+    proxy-search team."""
     today = today or timezone.localdate()
     work_id = request.work_id
     if work_id is None:
         work = selectors.matching_work(request)
         work_id = work.id if work else None
+    cited = selectors.asked_in(request)  # holdings' coverage is read only for a volume or year
     found = selectors.decision_facts(
         work_id=work_id,
         requester_id=request.requester_id,
         service_type=request.service_type,
         today=today,
+        coverage=cited is not None,
     )
     supplier_ids = sorted(found.holders) + [p for p in found.partners if p not in found.holders]
+    asked = selectors.asked_for(request, found.work_format) if cited is not None else None
     facts = selectors.request_facts(
-        request, found.rows[request.requester_id], found.work_format, today
+        request, found.rows[request.requester_id], found.work_format, today, asked
     )
     candidates, snapshots = selectors.build_candidates(
         supplier_ids,
@@ -145,6 +149,8 @@ def rota_plan_compute(request: Request, *, today: datetime.date | None = None) -
         partners=found.partners,
         service_type=request.service_type,
         today=today,
+        coverage=found.coverage,
+        asked=asked,
     )
     kept, excluded = eligible(candidates, facts)
     policy_id, policy = selectors.policy_for(request.service_type, found.policy_key)

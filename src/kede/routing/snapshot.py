@@ -1,7 +1,8 @@
 """A rota's explanation, stored compactly. Pure: no Django.
 
 A decision stores, for each ranked candidate, the facts the criteria read (region, price,
-load, lend/borrow counts, learned statistics) and, once, the facts of the request; with the
+load, lend/borrow counts, learned statistics, and for a volume of a serial what the holder's
+holdings statement says of it) and, once, the facts of the request; with the
 policy version it was ranked by, `explain` ranks the same candidates again and gets back
 exactly the scores and reasons of the moment of the decision. That is a fraction of the size
 of the reasons themselves (which repeat their templates for every candidate), and far
@@ -21,9 +22,10 @@ _DIGITS = 6  # decayed counts: six decimals keep every score to well under 1e-6
 
 
 def candidate_facts(c: Candidate) -> list:
-    """[region, region group, price, open requests, capacity, lent, borrowed, *stats]."""
+    """[region, region group, price, open requests, capacity, lent, borrowed, *stats], then,
+    when the holder's serial coverage was checked, [coverage, holdings statement]."""
     s = c.stats
-    return [
+    facts = [
         c.region,
         c.region_group,
         c.price,
@@ -33,10 +35,15 @@ def candidate_facts(c: Candidate) -> list:
         c.borrowed,
         *(round(getattr(s, name), _DIGITS) for name in _STATS),
     ]
+    if c.coverage:
+        facts += [c.coverage, c.holdings]
+    return facts
 
 
 def candidate_from(supplier: str, kind: str, facts: list) -> Candidate:
-    region, group, price, open_requests, capacity, lent, borrowed, *stats = facts
+    region, group, price, open_requests, capacity, lent, borrowed, *rest = facts
+    stats, checked = rest[: len(_STATS)], rest[len(_STATS) :]
+    coverage, holdings = checked if len(checked) == 2 else ("", "")
     values = dict(zip(_STATS, (float(v) for v in stats), strict=True))
     # Rounding may leave a count an ulp above the one that bounds it.
     values["filled"] = min(values["filled"], values["answered"])
@@ -55,11 +62,13 @@ def candidate_from(supplier: str, kind: str, facts: list) -> Candidate:
         lent=int(lent),
         borrowed=int(borrowed),
         stats=SupplierStats(**values),
+        coverage=coverage,
+        holdings=holdings,
     )
 
 
 def request_json(r: RequestFacts) -> dict:
-    return {
+    data = {
         "requester": r.requester,
         "service": r.service_type,
         "today": r.today.isoformat(),
@@ -69,6 +78,9 @@ def request_json(r: RequestFacts) -> dict:
         "format": r.format,
         "group": r.requester_group,
     }
+    if r.asked:
+        data["asked"] = r.asked
+    return data
 
 
 def request_from(data: Mapping) -> RequestFacts:
@@ -81,6 +93,7 @@ def request_from(data: Mapping) -> RequestFacts:
         region_group=data.get("region_group", ""),
         format=data.get("format", ""),
         requester_group=data.get("group", ""),
+        asked=data.get("asked", ""),
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kede.routing.rota import Outcome
 
@@ -46,12 +47,20 @@ class Prior:
     turnaround_strength: float = 3.0
     holdings_accuracy: float = 0.9
     holdings_strength: float = 5.0
+    timeout_rate: float = 0.05  # silent past the stated response time
+    timeout_strength: float = 4.0
 
     def __post_init__(self) -> None:
         _check_rate("prior fill_rate", self.fill_rate)
         _check_rate("prior holdings_accuracy", self.holdings_accuracy)
+        _check_rate("prior timeout_rate", self.timeout_rate)
         _check_count("prior turnaround_days", self.turnaround_days)
-        for name in ("fill_strength", "turnaround_strength", "holdings_strength"):
+        for name in (
+            "fill_strength",
+            "turnaround_strength",
+            "holdings_strength",
+            "timeout_strength",
+        ):
             value = getattr(self, name)
             _check_count(f"prior {name}", value)
             if value == 0:
@@ -153,8 +162,48 @@ def holdings_accuracy(stats: SupplierStats, prior: Prior = DEFAULT_PRIOR) -> flo
 
 
 def timeout_rate(stats: SupplierStats) -> float:
-    """Share of attempts that got no answer in time (raw: shown to staff, not ranked on)."""
+    """Share of attempts that got no answer in time (raw, as shown to staff)."""
     return stats.timed_out / stats.answered if stats.answered else 0.0
+
+
+def timeout_chance(stats: SupplierStats, prior: Prior = DEFAULT_PRIOR) -> float:
+    """Posterior mean of the chance that the supplier stays silent past its response time."""
+    return (prior.timeout_rate * prior.timeout_strength + stats.timed_out) / (
+        prior.timeout_strength + stats.answered
+    )
+
+
+class Speed(NamedTuple):
+    """Days per fill and the three estimates it is made of."""
+
+    days_per_fill: float
+    fill_rate: float
+    turnaround_days: float
+    timeout_chance: float
+
+
+def speed(stats: SupplierStats, response_days: float, prior: Prior = DEFAULT_PRIOR) -> Speed:
+    """`days_per_fill` with the fill rate, turnaround and timeout chance it is made of."""
+    p = fill_rate(stats, prior)
+    t = turnaround_days(stats, prior)
+    q = timeout_chance(stats, prior)
+    return Speed(((1.0 - q) * t + q * response_days) / max(p, 1e-6), p, t, q)
+
+
+def days_per_fill(
+    stats: SupplierStats, response_days: float, prior: Prior = DEFAULT_PRIOR
+) -> float:
+    """Expected business days an attempt at this supplier costs, per fill it brings:
+    E[days of one attempt] / P(it fills), where an attempt lasts the supplier's turnaround when
+    it answers and its whole response time when it stays silent.
+
+    Asking suppliers in increasing order of this figure minimises the expected time until a
+    request is filled when attempts succeed independently (Smith's rule for sequencing tests:
+    i goes before j when t_i / p_i < t_j / p_j). It is what fill rate and turnaround each say
+    half of: a library that fills 95% in four days and one that fills 50% in half a day are
+    told apart by how long the reader waits, not by either rate alone. (The time an unfilled
+    answer takes is not recorded, so it is taken to be the turnaround of a fill.)"""
+    return speed(stats, response_days, prior).days_per_fill
 
 
 def from_outcomes(
@@ -173,11 +222,12 @@ def pooled_prior(
     fill_strength: float = 4.0,
     turnaround_strength: float = 3.0,
     holdings_strength: float = 5.0,
+    timeout_strength: float = 4.0,
     fallback: Prior = DEFAULT_PRIOR,
 ) -> Prior:
     """A prior centred on the network's pooled record for one service type, so that a new
     supplier starts at the average; where the network has no history yet, the fallback's."""
-    answered = filled = checked = not_held = supplied = days = 0.0
+    answered = filled = checked = not_held = supplied = days = silent = 0.0
     for s in stats:
         answered += s.answered
         filled += s.filled
@@ -185,6 +235,7 @@ def pooled_prior(
         not_held += s.not_held
         supplied += s.supplied
         days += s.turnaround_days
+        silent += s.timed_out
     return Prior(
         fill_rate=_clamp(filled / answered) if answered else fallback.fill_rate,
         fill_strength=fill_strength,
@@ -194,6 +245,8 @@ def pooled_prior(
             _clamp((checked - not_held) / checked) if checked else fallback.holdings_accuracy
         ),
         holdings_strength=holdings_strength,
+        timeout_rate=_clamp(silent / answered) if answered else fallback.timeout_rate,
+        timeout_strength=timeout_strength,
     )
 
 

@@ -144,7 +144,7 @@ def test_every_ranked_candidate_explains_its_score(network):
     # the points add up to the score stored at the decision, and FDU is ahead on region
     criteria = [s.criterion for s in fdu.breakdown]
     assert criteria[:2] == ["same_region", "same_region_group"]
-    assert {"fill_rate", "turnaround", "load", "price", "holdings_accuracy"} <= set(criteria)
+    assert {"days_per_fill", "load", "price", "holdings_accuracy"} <= set(criteria)
     assert sum(s.points for s in fdu.breakdown) == pytest.approx(fdu.score)
     [stored] = [r for r in plan.explanations["ranked"] if r["code"] == "FDU"]
     assert stored["score"] == pytest.approx(fdu.score, abs=1e-4)

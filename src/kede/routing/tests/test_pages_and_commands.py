@@ -41,7 +41,7 @@ def test_borrowing_staff_see_each_candidates_score_and_reasons(client, network):
     assert page.status_code == 200
     assert 'id="rota-SCU"' in text and "asked now" in text
     assert "in region SW, not the requester&#x27;s (EAST)" in text
-    assert "no copy history yet: the network&#x27;s prior, 75%" in text
+    assert "no copy history yet: by the network&#x27;s prior, 2.7 days per fill" in text
     assert 'id="excluded"' in text and "is the requesting library" in text
 
 
@@ -177,6 +177,7 @@ def test_every_reason_template_is_marked_for_translation():
         region_group="east",
         format="thesis",
         requester_group="private_college",
+        asked="v.12 (1998)",
     )
     rich = from_outcomes([(Outcome.FILLED, 1.0, False), (Outcome.UNFILLED, None, True)])
     candidates = [
@@ -188,14 +189,22 @@ def test_every_reason_template_is_marked_for_translation():
         policy.Candidate("E", excluded_groups=frozenset({"private_college"})),
         policy.Candidate("F", calendar=Calendar(closed_dates=frozenset({facts.today}))),
         policy.Candidate("A"),
+        policy.Candidate("G", coverage="not_covered", holdings="v.1(1975)-v.5(1979)"),
+        policy.Candidate("H", coverage="covered", holdings="v.1(1975)-"),
+        policy.Candidate("I", coverage="unknown", holdings="[v.1-20]"),
+        policy.Candidate("J", coverage="unknown"),
+        policy.Candidate("K", region="E", region_group="east", stats=rich),
     ]
     kept, excluded = policy.eligible(candidates, facts)
     everything = policy.Policy.from_config(
-        {"criteria": [{"name": n, "weight": 1} for n in policy.CRITERIA]}
+        {
+            "criteria": [{"name": n, "weight": 1} for n in policy.CRITERIA],
+            "shipping_days": {"same_region": 0, "same_region_group": 1, "elsewhere": 2},
+        }
     )
     used = {e.message for e in excluded}
     used |= {s.message for r in policy.rank(kept, facts, everything) for s in r.breakdown}
     # then each template is in the list the message catalogue is built from
     assert len(used) == len(messages.REASONS)
     assert used == set(messages.REASONS)
-    assert set(messages.CRITERIA) == set(policy.CRITERIA)
+    assert set(messages.CRITERIA) == {*policy.CRITERIA, policy.COVERAGE}

@@ -1,6 +1,7 @@
 """Ranking policies: order and explanations, exclusions, refused configs; fuzzed; a small
 simulated year. No database."""
 
+import dataclasses
 import datetime
 import importlib.util
 import itertools
@@ -135,6 +136,65 @@ def test_partners_come_after_members_whatever_their_score():
     assert ranked[1].score > ranked[0].score
 
 
+def test_days_per_fill_weighs_fill_rate_turnaround_and_silence_together():
+    # given a library that fills 95% but takes four days, and one that fills half in half a day
+    slow_fill, quick_fill, no = (
+        (Outcome.FILLED, 4.0, False),
+        (Outcome.FILLED, 0.5, False),
+        (Outcome.UNFILLED, None, False),
+    )
+    sure = Candidate("SURE", stats=from_outcomes([slow_fill] * 19 + [no]))
+    quick = Candidate("QUICK", stats=from_outcomes([quick_fill, no] * 10))
+    # when ranked on fill rate alone, and on days per fill
+    by_rate = rank([quick, sure], REQUEST, policy(fill_rate=1))
+    by_days = rank([quick, sure], REQUEST, policy(days_per_fill=1))
+    # then the sure one wins on rate, but the reader waits less starting with the quick one
+    assert [r.supplier for r in by_rate] == ["SURE", "QUICK"]
+    assert [r.supplier for r in by_days] == ["QUICK", "SURE"]
+    assert by_days[0].breakdown[0].reason == (
+        "1.6 days per copy filled: fills 54%, answers in 0.8 days, silent past its 2 days "
+        "1% of the time"
+    )
+
+
+def test_a_supplier_that_often_stays_silent_costs_its_whole_response_time():
+    # given two libraries alike but for silences, the silent one stating three days
+    calm = Candidate("CALM", stats=history(8, not_held=2))
+    silent = Candidate("SILENT", calendar=Calendar(response_days=3), stats=history(8, silent=2))
+    # when ranked on days per fill
+    ranked = rank([silent, calm], REQUEST, policy(days_per_fill=1))
+    # then the one that answers is asked first
+    assert [r.supplier for r in ranked] == ["CALM", "SILENT"]
+
+
+def test_a_loan_policy_counts_the_books_shipping():
+    # given a loan policy that knows its couriers, a lender in the region and a slightly
+    # quicker one beyond the region group
+    loan = Policy.from_config(
+        {
+            "criteria": [{"name": "days_per_fill", "weight": 1}],
+            "shipping_days": {"same_region": 0.5, "same_region_group": 1, "elsewhere": 2},
+        }
+    )
+    near = Candidate("NEAR", region="EAST", region_group="east", stats=history(10))
+    quick = from_outcomes([(Outcome.FILLED, 0.1, False)] * 10)
+    far = Candidate("FAR", region="W1", region_group="west", stats=quick)
+    facts = dataclasses.replace(REQUEST, service_type="loan")
+    # when a loan is ranked, the book's journey counts; for a copy (no shipping) it does not
+    assert [r.supplier for r in rank([far, near], facts, loan)] == ["NEAR", "FAR"]
+    assert [r.supplier for r in rank([far, near], facts, policy(days_per_fill=1))] == [
+        "FAR",
+        "NEAR",
+    ]
+    [far_ranked] = [r for r in rank([far], facts, loan)]
+    assert far_ranked.breakdown[0].reason.endswith("then 2.0 days' shipping")
+    assert loan.to_config()["shipping_days"] == {
+        "same_region": 0.5,
+        "same_region_group": 1.0,
+        "elsewhere": 2.0,
+    }
+
+
 def test_ties_go_to_the_first_criterion_then_to_the_supplier_id():
     # given three candidates with the same weighted score: A and C cheap but not local, B local
     # but dear (price 20 = half marks)
@@ -214,7 +274,7 @@ def test_on_a_day_every_candidate_is_closed_none_is_left_out():
             {"criteria": [{"name": "fillrate", "weight": 1}]},
             "criteria[0].name: unknown criterion 'fillrate' (did you mean 'fill_rate'?) "
             "(known: same_institution, same_region, same_region_group, price, fill_rate, "
-            "turnaround, load, lend_borrow_balance, holdings_accuracy)",
+            "turnaround, days_per_fill, load, lend_borrow_balance, holdings_accuracy)",
         ),
         (
             {"criteria": [{"name": "price", "weight": 1}, {"name": "price", "weight": 2}]},
@@ -252,7 +312,16 @@ def test_on_a_day_every_candidate_is_closed_none_is_left_out():
         (
             {"criterias": [], "criteria": [{"name": "price", "weight": 1}]},
             "criterias: unknown setting (did you mean 'criteria'?) "
-            "(known: criteria, price_scale, prior, turnaround_scale)",
+            "(known: criteria, price_scale, prior, shipping_days, turnaround_scale)",
+        ),
+        (
+            {"criteria": [{"name": "price", "weight": 1}], "shipping_days": {"region": 1}},
+            "shipping_days.region: unknown setting (did you mean 'same_region'?) "
+            "(known: same_region, same_region_group, elsewhere)",
+        ),
+        (
+            {"criteria": [{"name": "price", "weight": 1}], "shipping_days": {"elsewhere": -1}},
+            "shipping_days.elsewhere: must be ≥ 0, got -1",
         ),
         (
             {"criteria": [{"name": "price", "weight": 1}], "price_scale": 0},

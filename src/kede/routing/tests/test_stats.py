@@ -11,11 +11,13 @@ from kede.routing.stats import (
     Prior,
     StatsError,
     SupplierStats,
+    days_per_fill,
     fill_rate,
     from_outcomes,
     holdings_accuracy,
     observe,
     pooled_prior,
+    timeout_chance,
     timeout_rate,
     turnaround_days,
 )
@@ -120,6 +122,26 @@ def test_decay_lets_recent_answers_outweigh_old_ones():
     assert fill_rate(decayed) > 0.9 > fill_rate(flat)
 
 
+def test_days_per_fill_is_the_expected_days_of_an_attempt_over_its_chance_of_filling():
+    # given a supplier that filled 6 (in 1 day each), said no twice and stayed silent twice
+    prior = Prior(fill_rate=0.5, turnaround_days=2.0, timeout_rate=0.1)
+    stats = from_outcomes([FILLED] * 6 + [IN_USE] * 2 + [SILENT] * 2)
+    p = fill_rate(stats, prior)
+    t = turnaround_days(stats, prior)
+    q = timeout_chance(stats, prior)
+    # then an attempt lasts its turnaround when it answers, its 3 response days when silent
+    assert q == pytest.approx((0.1 * 4 + 2) / (4 + 10))
+    assert days_per_fill(stats, 3, prior) == pytest.approx(((1 - q) * t + q * 3) / p)
+    # and silence costs more where the stated response time is longer
+    assert days_per_fill(stats, 5, prior) > days_per_fill(stats, 3, prior)
+
+
+def test_the_pooled_prior_carries_the_networks_timeout_rate():
+    prior = pooled_prior([from_outcomes([FILLED] * 3 + [SILENT]), from_outcomes([IN_USE] * 4)])
+    assert prior.timeout_rate == pytest.approx(1 / 8)
+    assert pooled_prior([]).timeout_rate == Prior().timeout_rate
+
+
 def test_pooled_prior_falls_back_where_the_network_has_no_history():
     assert pooled_prior([]) == Prior()
     assert pooled_prior([NO_HISTORY], fallback=Prior(fill_rate=0.5)).fill_rate == 0.5
@@ -143,6 +165,8 @@ def test_pooled_prior_falls_back_where_the_network_has_no_history():
         (lambda: SupplierStats(answered=-1), "answered must be a finite number ≥ 0"),
         (lambda: Prior(fill_rate=1.2), "prior fill_rate must be a number from 0 to 1"),
         (lambda: Prior(fill_strength=0), "prior fill_strength must be > 0"),
+        (lambda: Prior(timeout_rate=-0.1), "prior timeout_rate must be a number from 0 to 1"),
+        (lambda: Prior(timeout_strength=0), "prior timeout_strength must be > 0"),
     ],
 )
 def test_impossible_updates_and_priors_are_refused(call, message):

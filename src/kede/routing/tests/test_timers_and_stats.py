@@ -230,7 +230,10 @@ def test_learned_statistics_change_the_ranking(network):
     assert request.supplies.get().supplier.code == "SCU"
     explained = selectors.plan_explanations(request.rota_plan)
     reasons = {s.criterion: s.reason for s in explained["SCU"].breakdown}
-    assert reasons["fill_rate"] == "filled 95% of copy requests (39 of 40)"
+    assert reasons["days_per_fill"] == (
+        "0.7 days per copy filled: fills 95%, answers in 0.6 days, silent past its 2 days "
+        "0% of the time"
+    )
 
 
 @pytest.mark.django_db

@@ -41,6 +41,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "institution.manage": frozenset({R.CENTRE_ADMIN}),
     "consortium.admin": frozenset({R.CENTRE_ADMIN}),
     "ppv.manage": frozenset({R.CENTRE_ADMIN}),
+    # The union catalogue: a library loads its own catalogue; the centre sets mappings and scope
+    "catalogue.manage": frozenset({R.ILL_STAFF, R.INSTITUTION_ADMIN}),
+    "catalogue.configure": frozenset({R.CENTRE_ADMIN}),
 }
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -118,6 +119,63 @@ def _write(updated: set[int], removed: set[int]) -> None:
     search.commit()
 
 
+def _write_or_leave_to_worker(updated: set[int], removed: set[int]) -> None:
+    try:
+        _write(updated, removed)
+        _release_writer()
+    except IndexLocked:
+        from kede.catalog.tasks import reindex_works
+
+        reindex_works.enqueue(updated=sorted(updated), removed=sorted(removed))
+
+
+class _Pending:
+    """Index writes gathered from the commits of one load (see `deferred`)."""
+
+    def __init__(self, flush_every: int) -> None:
+        self.updated: set[int] = set()
+        self.removed: set[int] = set()
+        self.flush_every = flush_every
+        self.closed = False
+
+    def add(self, updated: set[int], removed: set[int]) -> None:
+        if self.closed:  # committed after the block ended (an outer transaction): write now
+            _write_or_leave_to_worker(updated, removed)
+            return
+        self.updated = (self.updated | updated) - removed
+        self.removed |= removed
+        if len(self.updated) + len(self.removed) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.updated or self.removed:
+            updated, removed = self.updated, self.removed
+            self.updated, self.removed = set(), set()
+            _write_or_leave_to_worker(updated, removed)
+
+
+_local = threading.local()
+
+
+@contextmanager
+def deferred(flush_every: int = 20_000) -> Iterator[None]:
+    """Inside, the index writes that follow each committed batch are gathered and written
+    together: when `flush_every` works wait, and at the end. A Tantivy commit costs far more
+    than indexing a few hundred works, so a load of many batches (or files) then pays for a
+    few commits instead of one per batch. PostgreSQL's index is written in each batch's own
+    transaction as always. Nested blocks join the outer one."""
+    if getattr(_local, "pending", None) is not None:
+        yield
+        return
+    pending = _local.pending = _Pending(flush_every)
+    try:
+        yield
+    finally:
+        _local.pending = None
+        pending.closed = True
+        pending.flush()  # what committed is indexed, even when the load stopped on an error
+
+
 def reindex_on_commit(updated: set[int], removed: set[int]) -> None:
     """Bring the index in line with these works, once (and only if) their change commits."""
     updated, removed = set(updated), set(removed)
@@ -126,17 +184,11 @@ def reindex_on_commit(updated: set[int], removed: set[int]) -> None:
     if _kind() == "postgres":
         _write(updated, removed)  # same transaction as the works
         return
-
-    def write() -> None:
-        try:
-            _write(updated, removed)
-            _release_writer()
-        except IndexLocked:
-            from kede.catalog.tasks import reindex_works
-
-            reindex_works.enqueue(updated=sorted(updated), removed=sorted(removed))
-
-    transaction.on_commit(write)
+    pending = getattr(_local, "pending", None)
+    if pending is not None:
+        transaction.on_commit(lambda: pending.add(updated, removed))
+        return
+    transaction.on_commit(lambda: _write_or_leave_to_worker(updated, removed))
 
 
 def _release_writer() -> None:

@@ -65,6 +65,9 @@ class Source(models.Model):
     # Where an OAI-PMH harvest stands (resumption token, last datestamp), committed with
     # each page so a crash resumes.
     harvest_state = models.JSONField(default=dict, blank=True)
+    # A harvest in progress holds the source until then (renewed with each page), so two
+    # schedulers or a command run beside the scheduler never harvest it twice at once.
+    harvest_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -80,6 +83,7 @@ class Source(models.Model):
 
 
 class IngestStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
     RUNNING = "running", _("running")
     DONE = "done", _("done")
     FAILED = "failed", _("failed")
@@ -102,6 +106,11 @@ class IngestRun(models.Model):
     records_updated = models.PositiveIntegerField(default=0)
     records_deleted = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # An upload waiting for (or read by) the worker: its name in Django's default storage.
+    upload_name = models.CharField(max_length=500, blank=True, editable=False)
+    # A few records of the load as read, before any mapping (MARC-in-JSON): what the centre
+    # previews a source's field mapping on.
+    samples = models.JSONField(default=list, blank=True, editable=False)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
@@ -126,6 +135,8 @@ class CatalogRecord(models.Model):
     match = models.JSONField(default=dict)
     display = models.JSONField(default=dict)
     quality = models.BigIntegerField(default=0)
+    # The OAI-PMH identifier it was harvested under: a deletion names only that.
+    harvest_id = models.CharField(max_length=300, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -134,6 +145,7 @@ class CatalogRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "local_id"], name="uniq_record_local_id")
         ]
+        indexes = [models.Index(fields=["source", "harvest_id"], name="record_harvest_id")]
 
 
 class MatchKey(models.Model):
@@ -169,6 +181,20 @@ class Holding(models.Model):
                 fields=["institution", "local_id"], name="uniq_holding_local_id"
             )
         ]
+
+    @property
+    def coverage_spans(self) -> list[str]:
+        """The serial coverage as spans written out ("v.1(1952)-v.40(1991)")."""
+        from kede.catalog.serials import Embargo, Span
+
+        out = []
+        for data in self.coverage or []:
+            try:
+                embargo = tuple(Embargo(**e) for e in data.get("embargo") or ())
+                out.append(str(Span(**{**data, "embargo": embargo})))
+            except (TypeError, ValueError):
+                continue
+        return out
 
 
 class ScopePolicy(models.Model):

@@ -1,12 +1,15 @@
-"""Catalogue reads. The catalogue and its holdings are public within the consortium."""
+"""Catalogue reads. The catalogue and its holdings are public within the consortium; a
+member's sources and loads are seen by its own staff and by the centre only."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
+import pymarc
 from django.db.models import Count, QuerySet
 
-from kede.catalog.models import Holding, Work
+from kede.catalog.models import Holding, IngestRun, Source, Work
 
 
 @dataclass
@@ -105,3 +108,62 @@ def work_holdings(work: Work) -> QuerySet[Holding]:
         .select_related("institution", "institution__region")
         .order_by("institution__code")
     )
+
+
+# ---- sources and loads (tenancy: a library's own staff, and the centre) ---------------------
+
+
+def may_configure(user) -> bool:
+    """The centre: edits field mappings and the consortium's scope, sees every source."""
+    from kede.accounts.permissions import roles_for
+    from kede.accounts.selectors import has_any_role
+
+    return has_any_role(user, *roles_for("catalogue.configure"))
+
+
+def institutions_managed(user):
+    """Institutions whose catalogue loads the caller may run and read."""
+    from kede.accounts.selectors import institutions_for
+    from kede.consortium.models import Institution
+
+    if may_configure(user):
+        return Institution.objects.filter(is_active=True)
+    return institutions_for(user, "catalogue.manage")
+
+
+def sources_visible_to(user) -> QuerySet[Source]:
+    return (
+        Source.objects.filter(institution__in=institutions_managed(user))
+        .select_related("institution")
+        .order_by("institution__code", "name")
+    )
+
+
+def access_source(user, source_id: int) -> Source:
+    """One source the caller may see; "missing" and "not yours" look the same (DoesNotExist)."""
+    return sources_visible_to(user).get(id=source_id)
+
+
+def runs_of(source: Source) -> QuerySet[IngestRun]:
+    return source.runs.select_related("started_by").defer("samples")
+
+
+def access_run(user, run_id: int) -> IngestRun:
+    return (
+        IngestRun.objects.select_related("source__institution", "started_by")
+        .defer("samples")
+        .get(id=run_id, source__in=sources_visible_to(user))
+    )
+
+
+def source_samples(source: Source) -> tuple[list[pymarc.Record], IngestRun | None]:
+    """Records of the source's most recent load that kept some, as read (before mapping), and
+    that load."""
+    run = source.runs.exclude(samples=[]).only("id", "samples", "file_name", "started_at").first()
+    if run is None:
+        return [], None
+    try:
+        records = [r for r in pymarc.JSONReader(json.dumps(run.samples)) if r is not None]
+    except (ValueError, KeyError, TypeError):
+        return [], run
+    return records, run

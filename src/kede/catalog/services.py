@@ -10,22 +10,29 @@ every rejected record with its reason) is kept for the member to read.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 import pymarc
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
 from kede.catalog import works as merging
 from kede.catalog.dedup import MatchRecord, display_quality
 from kede.catalog.ingest import (
+    CSV_MAPPING,
     DEFAULT_MAPPING,
     KEEP_EVERYTHING,
     PRESETS,
@@ -40,6 +47,8 @@ from kede.catalog.ingest import (
     ingest_results,
 )
 from kede.catalog.ingest.pipeline import results_from_records
+from kede.catalog.ingest.readers import FORMAT_CSV, ReadResult, RecordStream
+from kede.catalog.ingest.report import UNREADABLE, Rejection
 from kede.catalog.marc import BibRecord, MarcError
 from kede.catalog.models import (
     CatalogRecord,
@@ -106,8 +115,25 @@ def source_add(
     return source
 
 
-def source_set_mapping(*, source: Source, mapping: dict | str) -> Source:
+def _require(actor, action: str, institution: Institution | None = None) -> None:
+    """The permission table's word on an action; no actor is a script or the worker."""
+    if actor is None:
+        return
+    from django.core.exceptions import PermissionDenied
+
+    from kede.accounts.selectors import permitted
+    from kede.catalog.selectors import may_configure
+
+    if may_configure(actor):
+        return
+    if institution is not None and permitted(actor, action, institution, as_staff=True):
+        return
+    raise PermissionDenied(_("You may not do this for this library's catalogue."))
+
+
+def source_set_mapping(*, source: Source, mapping: dict | str, actor=None) -> Source:
     """The centre corrects where a source keeps its ids and holdings; the next load uses it."""
+    _require(actor, "catalogue.configure")
     source.mapping = mapping_from(mapping).to_dict()
     source.save(update_fields=["mapping"])
     return source
@@ -134,7 +160,9 @@ def scope_rule() -> ScopeRule:
     return ScopeRule.from_dict(policy.rule)
 
 
-def scope_set(*, consortium: Consortium, rule: dict) -> ScopePolicy:
+def scope_set(*, consortium: Consortium, rule: dict, actor=None) -> ScopePolicy:
+    """What the consortium keeps from the next load on (loaded records stay)."""
+    _require(actor, "catalogue.configure")
     try:
         checked = ScopeRule.from_dict(rule)
     except ConfigError as exc:
@@ -219,55 +247,125 @@ def _coverage(record: pymarc.Record | None) -> tuple[str, list]:
     return "; ".join(t for t in texts if t)[:2000], spans
 
 
-def _store_holding(
-    record: CatalogRecord, institution: Institution, items: list[HoldingData], marc
-) -> None:
+def _holding_values(record: CatalogRecord, items: list[HoldingData], marc) -> dict:
     """One holding per member record: its copies counted, its first call number and location
     shown, its serial coverage kept."""
     first = items[0] if items else HoldingData(local_id=record.local_id)
     text, spans = _coverage(marc)
-    Holding.objects.update_or_create(
-        institution=institution,
-        local_id=record.local_id[:100],
-        defaults={
-            "work_id": record.work_id,
-            "record": record,
-            "call_number": first.call_number[:200],
-            "location": first.location[:200],
-            "barcode": first.barcode[:100],
-            "copies": max(1, sum(max(i.copies, 0) for i in items) or 1),
-            "coverage_text": text,
-            "coverage": spans,
-        },
+    return {
+        "record_id": record.id,
+        "call_number": first.call_number[:200],
+        "location": first.location[:200],
+        "barcode": first.barcode[:100],
+        "copies": max(1, sum(max(i.copies, 0) for i in items) or 1),
+        "coverage_text": text,
+        "coverage": spans,
+    }
+
+
+_HOLDING_FIELDS = ("work", "record", "call_number", "location", "barcode", "copies",
+                   "coverage_text", "coverage")  # fmt: skip
+
+
+def _store_holdings(pending: dict[tuple[int, str], dict]) -> None:
+    """A batch's holdings, by (institution id, local id), written once the batch's records
+    have found their works: two reads, one statement adding the new ones, and a write for
+    each that changed."""
+    if not pending:
+        return
+    work_of = dict(
+        CatalogRecord.objects.filter(id__in={v["record_id"] for v in pending.values()}).values_list(
+            "id", "work_id"
+        )
     )
+    wanted = Q()
+    for institution_id in {i for i, _local in pending}:
+        ids = [local for i, local in pending if i == institution_id]
+        wanted |= Q(institution_id=institution_id, local_id__in=ids)
+    existing = {(h.institution_id, h.local_id): h for h in Holding.objects.filter(wanted)}
+    new = []
+    for (institution_id, local_id), values in pending.items():
+        if values["record_id"] not in work_of:
+            continue  # the record was deleted later in the same batch
+        values = values | {"work_id": work_of[values["record_id"]]}
+        holding = existing.get((institution_id, local_id))
+        if holding is None:
+            new.append(Holding(institution_id=institution_id, local_id=local_id, **values))
+        elif any(getattr(holding, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(holding, name, value)
+            holding.save(update_fields=_HOLDING_FIELDS)
+    Holding.objects.bulk_create(new, ignore_conflicts=True)
 
 
 def _store_batch(
     source: Source,
     outcomes: list[Outcome],
     holders: Callable[[Outcome], list[Institution]] | None = None,
+    harvest_ids: dict[int, str] | None = None,
 ) -> merging.Changes:
+    """Store one batch of outcomes in one transaction. `harvest_ids` gives the OAI-PMH
+    identifier of harvested records, by position."""
     changes = merging.Changes()
+    harvest_ids = harvest_ids or {}
+    prepared = []
+    wanted: dict[str, dict] = {}
+    for outcome in outcomes:
+        if outcome.status == "deleted":
+            prepared.append((outcome, None))
+            continue
+        marc = getattr(outcome, "record", None)
+        values = {
+            "mine": _match_record(outcome),
+            "display": _display(outcome.bib),
+            "quality": _quality(marc),
+            "harvest_id": harvest_ids.get(outcome.position, ""),
+        }
+        prepared.append((outcome, values))
+        wanted.setdefault(
+            outcome.local_id[:100],
+            {
+                "match": merging.match_to_json(values["mine"]),
+                "display": values["display"],
+                "quality": values["quality"],
+                "harvest_id": values["harvest_id"][:300],
+            },
+        )
     with transaction.atomic():
-        for outcome in outcomes:
-            if outcome.status == "deleted":
+        records, fresh = merging.records_prepare(source, wanted) if wanted else ({}, set())
+        pending: dict[tuple[int, str], dict] = {}
+        for outcome, values in prepared:
+            local_id = outcome.local_id[:100]
+            if values is None:
+                records.pop(local_id, None)
                 merging.record_remove(source=source, local_id=outcome.local_id, changes=changes)
                 continue
-            marc = getattr(outcome, "record", None)
             stored = merging.record_store(
                 source=source,
-                local_id=outcome.local_id[:100],
-                mine=_match_record(outcome),
-                display=_display(outcome.bib),
-                quality=_quality(marc),
+                local_id=local_id,
                 changes=changes,
+                record=records.get(local_id),
+                created=local_id in fresh,
+                **values,
             )
+            fresh.discard(local_id)
+            records[local_id] = stored
+            marc = getattr(outcome, "record", None)
             for institution in holders(outcome) if holders else [source.institution]:
-                _store_holding(stored, institution, outcome.holdings, marc)
+                pending[(institution.id, local_id)] = _holding_values(
+                    stored, outcome.holdings, marc
+                )
+        _store_holdings(pending)
         merging.works_refresh(changes.touched - changes.removed)
         from kede.catalog import indexing
 
         indexing.reindex_on_commit(changes.touched - changes.removed, changes.removed)
+    return changes
+
+
+def _counted(changes: merging.Changes) -> merging.Changes:
+    """The batch's counts only: a big load need not remember every work it touched."""
+    changes.touched, changes.removed = set(), set()
     return changes
 
 
@@ -277,35 +375,68 @@ def _run_outcomes(
     report: IngestReport,
     holders: Callable[[Outcome], list[Institution]] | None = None,
 ) -> IngestRun:
+    from kede.catalog import indexing
+
     total = merging.Changes()
     batch: list[Outcome] = []
     try:
-        for outcome in outcomes:
-            if outcome.status in ("accepted", "deleted"):
-                batch.append(outcome)
-            if len(batch) >= BATCH:
-                total.add(_store_batch(run.source, batch, holders))
-                batch = []
-        if batch:
-            total.add(_store_batch(run.source, batch, holders))
+        with indexing.deferred():
+            for outcome in outcomes:
+                if outcome.status in ("accepted", "deleted"):
+                    batch.append(outcome)
+                if len(batch) >= BATCH:
+                    total.add(_counted(_store_batch(run.source, batch, holders)))
+                    batch = []
+            if batch:
+                total.add(_counted(_store_batch(run.source, batch, holders)))
     except Exception as exc:
         _finish(run, report, total, IngestStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
     return _finish(run, report, total, IngestStatus.DONE)
 
 
+def nothing_readable(report: IngestReport) -> bool:
+    """Whether not one record of a load could be read (not a MARC or CSV file, an empty or
+    broken file): the load failed as a whole."""
+    return report.read > 0 and report.categories.get(UNREADABLE, 0) == report.read
+
+
+RUN_COUNTS = ("works_created", "works_merged", "works_split", "records_added", "records_updated",
+           "records_deleted")  # fmt: skip
+
+
 def _finish(
-    run: IngestRun, report: IngestReport, changes: merging.Changes, status: str, error: str = ""
+    run: IngestRun,
+    report: IngestReport,
+    changes: merging.Changes,
+    status: str,
+    error: str = "",
+    extra: dict | None = None,
 ) -> IngestRun:
-    run.report = report.as_dict()
+    if status == IngestStatus.DONE and nothing_readable(report):
+        status = IngestStatus.FAILED
+        first = report.rejected[0].reason if report.rejected else ""
+        error = f"no record could be read: {first}"
+    run.report = report.as_dict() | (extra or {})
     run.status = status
     run.error = error[:2000]
     run.finished_at = timezone.now()
-    for name in ("works_created", "works_merged", "works_split", "records_added",
-                 "records_updated", "records_deleted"):  # fmt: skip
+    for name in RUN_COUNTS:
         setattr(run, name, getattr(changes, name))
     run.save()
     return run
+
+
+SAMPLES = 20
+
+
+def _sampled(results: Iterable[ReadResult], samples: list[dict]) -> Iterator[ReadResult]:
+    """The results unchanged, keeping the first readable records (as MARC-in-JSON) for the
+    mapping preview: as read, before any mapping, so a wrong mapping can still be seen."""
+    for result in results:
+        if result.record is not None and len(samples) < SAMPLES:
+            samples.append(result.record.as_dict())
+        yield result
 
 
 def catalogue_load(
@@ -315,48 +446,343 @@ def catalogue_load(
     file_name: str = "",
     actor=None,
     holders: Callable[[Outcome], list[Institution]] | None = None,
+    run: IngestRun | None = None,
 ) -> IngestRun:
     """Load one file (ISO 2709 in UTF-8 or MARC-8, MARCXML, MARC-in-JSON or the CSV template,
     gzipped or not) into the union catalogue. Bad records are listed in the run's report with
-    their reason and the load goes on; loading the same file again changes nothing."""
-    run = IngestRun.objects.create(source=source, file_name=file_name[:300], started_by=actor)
+    their reason and the load goes on; loading the same file again changes nothing. A file of
+    which not one record can be read leaves the run failed, with the reason."""
+    mapping, scope = mapping_from(source.mapping), scope_rule()
+    if run is None:
+        run = IngestRun.objects.create(source=source, file_name=file_name[:300], started_by=actor)
     report = IngestReport()
-    outcomes = ingest(
-        data,
-        mapping=mapping_from(source.mapping),
-        scope=scope_rule(),
+    stream = RecordStream(data)
+    report.formats[stream.format or "unrecognised"] += 1
+    if stream.format == FORMAT_CSV:
+        mapping = CSV_MAPPING
+    run.samples = []
+    outcomes = ingest_results(
+        _sampled(stream, run.samples),
+        mapping=mapping,
+        scope=scope,
         report=report,
         source=file_name,
     )
     return _run_outcomes(run, outcomes, report, holders)
 
 
+# ---- uploads from the pages: stored first, loaded by the worker -----------------------------
+
+# A whole library's export, gzipped or not; far above a delivered copy's limit.
+MAX_UPLOAD_BYTES = 2 * 1024**3
+
+
+def catalogue_upload(*, source: Source, upload: File, actor=None) -> IngestRun:
+    """Keep an uploaded file in Django's default storage and queue its load (`load_upload`),
+    so a big file does not hold the page; the run shows "queued", then "running", "done"."""
+    _require(actor, "catalogue.manage", source.institution)
+    size = upload.size or 0
+    if size <= 0:
+        raise ValidationError(_("The file is empty."))
+    if size > MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            _("The file is larger than %(mb)s MB; split it or compress it with gzip.")
+            % {"mb": MAX_UPLOAD_BYTES // 1024**2}
+        )
+    mapping_from(source.mapping)  # a broken mapping is refused now, not in the worker
+    original = Path(upload.name or "").name
+    try:
+        safe = get_valid_filename(original)[-100:]
+    except SuspiciousFileOperation:  # nothing usable in the name
+        safe = "catalogue"
+    stored = default_storage.save(f"catalogue/{source.institution.code}/{source.id}/{safe}", upload)
+    run = IngestRun.objects.create(
+        source=source,
+        file_name=(original or safe)[:300],
+        status=IngestStatus.QUEUED,
+        upload_name=stored,
+        started_by=actor,
+    )
+    from kede.catalog.tasks import load_upload
+
+    load_upload.enqueue(run_id=run.id)  # in this transaction: no run without its task
+    return run
+
+
+def catalogue_load_queued(*, run_id: int) -> IngestRun | None:
+    """Load a queued upload (the worker's side of `catalogue_upload`). Taking the run is one
+    conditional update, so a task delivered twice loads the file once; None when taken."""
+    taken = IngestRun.objects.filter(id=run_id, status=IngestStatus.QUEUED).update(
+        status=IngestStatus.RUNNING
+    )
+    if not taken:
+        return None
+    run = IngestRun.objects.select_related("source__institution").get(id=run_id)
+    try:
+        handle = default_storage.open(run.upload_name, "rb")
+    except OSError as exc:
+        error = f"the uploaded file is gone: {exc}"
+        return _finish(run, IngestReport(), merging.Changes(), IngestStatus.FAILED, error=error)
+    try:
+        with handle:
+            run = catalogue_load(source=run.source, data=handle, file_name=run.file_name, run=run)
+    except ValidationError as exc:  # the source's mapping broke since the upload
+        error = "; ".join(exc.messages)
+        return _finish(run, IngestReport(), merging.Changes(), IngestStatus.FAILED, error=error)
+    if run.status == IngestStatus.DONE:
+        default_storage.delete(run.upload_name)  # loaded: its samples and report remain
+        run.upload_name = ""
+        run.save(update_fields=["upload_name"])
+    return run
+
+
+# ---- records already read, and deletions ----------------------------------------------------
+
+
+def _load_results(
+    source: Source,
+    results: Iterable[ReadResult],
+    report: IngestReport,
+    *,
+    mapping: FieldMapping,
+    scope: ScopeRule,
+    harvest_ids: dict[int, str] | None = None,
+) -> merging.Changes:
+    outcomes = [
+        o
+        for o in ingest_results(results, mapping=mapping, scope=scope, report=report)
+        if o.status in ("accepted", "deleted")
+    ]
+    total = merging.Changes()
+    for start in range(0, len(outcomes), BATCH):
+        total.add(_store_batch(source, outcomes[start : start + BATCH], harvest_ids=harvest_ids))
+    return total
+
+
 def catalogue_load_records(
     *, source: Source, records: Iterable[pymarc.Record | None], run: IngestRun | None = None
 ) -> IngestRun:
-    """Load records already read (an OAI-PMH page): the same checks and report as a file."""
-    run = run or IngestRun.objects.create(source=source, file_name="OAI-PMH")
+    """Load records already read: the same checks and report as a file."""
+    run = run or IngestRun.objects.create(source=source, file_name=HARVEST_FILE_NAME)
     report = IngestReport()
-    outcomes = ingest_results(
-        results_from_records(records),
-        mapping=mapping_from(source.mapping),
-        scope=scope_rule(),
-        report=report,
-    )
-    return _run_outcomes(run, outcomes, report)
+    try:
+        changes = _load_results(
+            source,
+            results_from_records(records),
+            report,
+            mapping=mapping_from(source.mapping),
+            scope=scope_rule(),
+        )
+    except Exception as exc:
+        _finish(run, report, merging.Changes(), IngestStatus.FAILED, error=f"{exc!r}")
+        raise
+    return _finish(run, report, changes, IngestStatus.DONE)
 
 
-def catalogue_remove_records(*, source: Source, local_ids: Iterable[str]) -> int:
-    """Records the member deleted (an OAI-PMH deleted record): their holdings go."""
+def _remove(
+    source: Source, local_ids: Iterable[str] = (), harvest_ids: Iterable[str] = ()
+) -> merging.Changes:
     changes = merging.Changes()
     with transaction.atomic():
-        for local_id in local_ids:
+        wanted = list(local_ids)
+        harvest_ids = list(harvest_ids)
+        if harvest_ids:
+            found = dict(
+                CatalogRecord.objects.filter(source=source, harvest_id__in=harvest_ids).values_list(
+                    "harvest_id", "local_id"
+                )
+            )
+            # a record stored before it was harvested: its OAI identifier may be its id
+            wanted += [found.get(h, h) for h in harvest_ids]
+        for local_id in wanted:
             merging.record_remove(source=source, local_id=local_id, changes=changes)
         merging.works_refresh(changes.touched - changes.removed)
         from kede.catalog import indexing
 
         indexing.reindex_on_commit(changes.touched - changes.removed, changes.removed)
-    return changes.records_deleted
+    return changes
+
+
+def catalogue_remove_records(
+    *, source: Source, local_ids: Iterable[str] = (), harvest_ids: Iterable[str] = ()
+) -> int:
+    """Records the member deleted (named by local id, or by the OAI-PMH identifier they were
+    harvested under): their holdings go, and a work left with no record."""
+    return _remove(source, local_ids, harvest_ids).records_deleted
+
+
+# ---- OAI-PMH harvests -----------------------------------------------------------------------
+
+HARVEST_FILE_NAME = "OAI-PMH"
+# A harvest holds its source this long past its last committed page.
+HARVEST_LEASE = timedelta(hours=1)
+
+
+def _harvest_start_state(source: Source):
+    from kede.catalog.oai import HarvestState
+
+    prefix, sets = source.oai_prefix or "marc21", source.oai_sets.split()
+    saved = source.harvest_state or {}
+    if saved.get("base_url") == source.oai_url:
+        state = HarvestState.from_dict(saved)
+        if (state.metadata_prefix, list(state.sets)) == (prefix, sets):
+            return state
+    # a new source, or another repository, format or sets: harvest everything
+    return HarvestState(base_url=source.oai_url, metadata_prefix=prefix, sets=sets)
+
+
+def _claim_harvest(source: Source) -> bool:
+    """Take the source for one harvest; False when another process holds it. One conditional
+    update, so two schedulers (or the command beside the scheduler) never both get it."""
+    now = timezone.now()
+    free = Q(harvest_lease_until__isnull=True) | Q(harvest_lease_until__lt=now)
+    return bool(
+        Source.objects.filter(free, id=source.id).update(harvest_lease_until=now + HARVEST_LEASE)
+    )
+
+
+class _Harvest:
+    """One harvest's run: each page stored, and the harvest state saved, in one commit."""
+
+    def __init__(self, source: Source, run: IngestRun, mapping: FieldMapping, scope: ScopeRule):
+        self.source, self.run, self.mapping, self.scope = source, run, mapping, scope
+        self.report = IngestReport()
+        self.changes = merging.Changes()
+        self.position = 0
+        self.state = None
+
+    def on_batch(self, records: list, state) -> None:
+        page = IngestReport()
+        results: list[ReadResult] = []
+        harvest_ids: dict[int, str] = {}
+        deleted: list[str] = []
+        position = self.position
+        for record in records:
+            position += 1
+            if record.deleted:
+                deleted.append(record.identifier)
+                page.add_deleted()
+            elif record.marc is None:
+                page.add_rejected(
+                    Rejection(
+                        position=position,
+                        category=UNREADABLE,
+                        reason=record.error or "no MARC record in the metadata",
+                        local_id=record.identifier[:100],
+                        source=HARVEST_FILE_NAME,
+                    )
+                )
+            else:
+                results.append(ReadResult(position, record=record.marc))
+                harvest_ids[position] = record.identifier
+        samples = self.run.samples
+        for result in results[: max(0, SAMPLES - len(samples))]:
+            samples.append(result.record.as_dict())
+        report = copy.deepcopy(self.report)
+        with transaction.atomic():
+            changes = _load_results(
+                self.source,
+                results,
+                page,
+                mapping=self.mapping,
+                scope=self.scope,
+                harvest_ids=harvest_ids,
+            )
+            changes.add(_remove(self.source, harvest_ids=deleted))
+            Source.objects.filter(id=self.source.id).update(
+                harvest_state=state.to_dict(),
+                harvest_lease_until=timezone.now() + HARVEST_LEASE,
+            )
+            report.merge(page)
+            total = copy.copy(self.changes)
+            total.add(_counted(changes))
+            self.run.report = report.as_dict() | _harvest_facts(state)
+            for name in RUN_COUNTS:
+                setattr(self.run, name, getattr(total, name))
+            self.run.save()
+        self.report, self.changes, self.position, self.state = report, total, position, state
+
+    def finish(self, status: str, error: str = "") -> IngestRun:
+        facts = _harvest_facts(self.state) if self.state is not None else {}
+        return _finish(self.run, self.report, self.changes, status, error=error, extra=facts)
+
+
+def _harvest_facts(state) -> dict:
+    return {
+        "harvest": {
+            "pages": state.pages,
+            "records": state.records,
+            "deleted": state.deleted,
+            "unreadable": state.unreadable,
+            "from": state.from_datestamp,
+            "complete": not state.running,
+            "restarts": state.restarts,
+        }
+    }
+
+
+def catalogue_harvest(*, source: Source, client=None, actor=None) -> IngestRun | None:
+    """Harvest a source over OAI-PMH from where its last harvest stands (everything the first
+    time, then what changed), as one load with its report. Every page is stored together
+    with the new harvest state in one transaction, so after a crash the next harvest goes on
+    from the last page committed. Returns None, doing nothing, while another harvest of the
+    source is under way. A repository that fails (down, an OAI-PMH error) leaves the run
+    failed with the reason; anything else also propagates."""
+    from kede.catalog import indexing, oai
+
+    if source.kind != SourceKind.OAI or not source.oai_url:
+        raise ValidationError(_("Only an OAI-PMH source can be harvested."))
+    mapping, scope = mapping_from(source.mapping), scope_rule()
+    if not _claim_harvest(source):
+        return None
+    try:
+        # a harvest whose process died (its lease ran out) is closed as interrupted
+        IngestRun.objects.filter(
+            source=source, file_name=HARVEST_FILE_NAME, status=IngestStatus.RUNNING
+        ).update(
+            status=IngestStatus.FAILED,
+            error="interrupted; the next harvest went on from its last page",
+            finished_at=timezone.now(),
+        )
+        source.refresh_from_db(fields=["harvest_state"])
+        run = IngestRun.objects.create(source=source, file_name=HARVEST_FILE_NAME, started_by=actor)
+        harvest = _Harvest(source, run, mapping, scope)
+        state = _harvest_start_state(source)
+        try:
+            with indexing.deferred():
+                final = oai.harvest(
+                    state,
+                    on_batch=harvest.on_batch,
+                    client=client or oai.OAIClient(source.oai_url),
+                )
+        except oai.HarvestError as exc:
+            return harvest.finish(IngestStatus.FAILED, error=str(exc))
+        except BaseException as exc:
+            harvest.finish(IngestStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+            raise
+        harvest.state = final
+        return harvest.finish(IngestStatus.DONE)
+    finally:
+        Source.objects.filter(id=source.id).update(harvest_lease_until=None)
+
+
+def catalogue_harvest_due(*, client_for=None) -> dict[str, str]:
+    """Harvest every active OAI-PMH source that no other process is harvesting (the periodic
+    job). One source failing does not stop the others."""
+    done: dict[str, str] = {}
+    sources = Source.objects.filter(
+        kind=SourceKind.OAI, is_active=True, institution__is_active=True
+    ).select_related("institution")
+    for source in sources.order_by("id"):
+        client = client_for(source) if client_for else None
+        try:
+            run = catalogue_harvest(source=source, client=client)
+        except Exception:
+            logger.exception("harvest of source %s failed", source.id)
+            done[str(source)] = IngestStatus.FAILED
+            continue
+        done[str(source)] = "skipped" if run is None else run.status
+    return done
 
 
 # ---- the foundation loader's entry points, on the union catalogue ----------------------------
@@ -418,11 +844,14 @@ def catalog_load_records(
 def _store_grouped(
     grouped: dict[int, tuple[Source, list[Outcome]]], report: LoadReport
 ) -> LoadReport:
+    from kede.catalog import indexing
+
     before = Holding.objects.count()
-    for source, outcomes in grouped.values():
-        for start in range(0, len(outcomes), BATCH):
-            changes = _store_batch(source, outcomes[start : start + BATCH])
-            report.works_created += max(0, changes.works_created - changes.works_merged)
+    with indexing.deferred():
+        for source, outcomes in grouped.values():
+            for start in range(0, len(outcomes), BATCH):
+                changes = _store_batch(source, outcomes[start : start + BATCH])
+                report.works_created += max(0, changes.works_created - changes.works_merged)
     report.holdings_created = Holding.objects.count() - before
     return report
 

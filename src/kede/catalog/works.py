@@ -18,10 +18,9 @@ transaction; the ingest service batches records into transactions.
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from django.db.models import Count
 
 from kede.catalog.dedup import MatchRecord, blocking_keys, cluster, match
 from kede.catalog.models import CatalogRecord, Holding, MatchKey, Source, Work
@@ -76,33 +75,35 @@ def _is_id_key(key: str) -> bool:
     return key.startswith(_ID_KEY_PREFIXES)
 
 
-def _set_keys(record: CatalogRecord, keys: set[str]) -> None:
+def _set_keys(record: CatalogRecord, keys: set[str], *, fresh: bool = False) -> None:
+    """The record's blocking keys; a `fresh` record (just created) has none yet."""
     keys = {k[:120] for k in keys}
-    old = set(record.keys.values_list("key", flat=True))
+    old = set() if fresh else set(record.keys.values_list("key", flat=True))
     if old - keys:
         record.keys.filter(key__in=old - keys).delete()
-    MatchKey.objects.bulk_create([MatchKey(key=k, record=record) for k in keys - old])
+    if keys - old:
+        MatchKey.objects.bulk_create([MatchKey(key=k, record=record) for k in keys - old])
 
 
 def _candidates(record: CatalogRecord, keys: set[str]) -> list[CatalogRecord]:
-    sizes = dict(
-        MatchKey.objects.filter(key__in=keys)
-        .values("key")
-        .annotate(n=Count("id"))
-        .values_list("key", "n")
+    """Other sources' records sharing a usable key with this one, in one statement: the
+    identifier blocks always, a title block only while it holds at most MAX_BLOCK records."""
+    keys = sorted({k[:120] for k in keys})
+    if not keys:
+        return []
+    id_keys = [k for k in keys if _is_id_key(k)] or [""]
+    mk, cr = MatchKey._meta.db_table, CatalogRecord._meta.db_table
+    # Table names from the models; every value is a parameter.
+    sql = (
+        f'WITH sizes AS (SELECT "key", COUNT(*) AS n FROM {mk} '  # noqa: S608
+        f'WHERE "key" IN ({", ".join(["%s"] * len(keys))}) GROUP BY "key") '
+        f'SELECT id, source_id, work_id, "match" FROM {cr} WHERE source_id <> %s AND id IN ('
+        f'SELECT DISTINCT k.record_id FROM {mk} k JOIN sizes s ON s."key" = k."key" '
+        f'WHERE (s.n <= %s OR s."key" IN ({", ".join(["%s"] * len(id_keys))})) '
+        "AND k.record_id <> %s LIMIT %s)"
     )
-    usable = [k for k in keys if _is_id_key(k) or sizes.get(k, 0) <= MAX_BLOCK]
-    ids = (
-        MatchKey.objects.filter(key__in=usable)
-        .exclude(record=record)
-        .values_list("record_id", flat=True)
-        .distinct()[: MAX_BLOCK * 4]
-    )
-    return list(
-        CatalogRecord.objects.filter(id__in=list(ids))
-        .exclude(source_id=record.source_id)
-        .only("id", "source_id", "work_id", "match")
-    )
+    params = [*keys, record.source_id, MAX_BLOCK, *id_keys, record.id, MAX_BLOCK * 4]
+    return list(CatalogRecord.objects.raw(sql, params))
 
 
 def _matches(record: CatalogRecord, mine: MatchRecord) -> list[CatalogRecord]:
@@ -171,6 +172,29 @@ def _drop_work(work_id: int, changes: Changes) -> None:
     changes.touched.discard(work_id)
 
 
+def records_prepare(
+    source: Source, wanted: dict[str, dict]
+) -> tuple[dict[str, CatalogRecord], set[str]]:
+    """A batch's records of one source, by local id, with the missing ones created (without a
+    work yet, from `wanted`'s values) in one statement; and the local ids that were created.
+    Hand each to `record_store` (`record=`, `created=`) to match it."""
+    found = {
+        r.local_id: r
+        for r in CatalogRecord.objects.filter(source=source, local_id__in=list(wanted))
+    }
+    missing = [local_id for local_id in wanted if local_id not in found]
+    if missing:
+        CatalogRecord.objects.bulk_create(
+            [CatalogRecord(source=source, local_id=i, **wanted[i]) for i in missing],
+            ignore_conflicts=True,  # another load of this source may have made one meanwhile
+        )
+        found.update(
+            (r.local_id, r)
+            for r in CatalogRecord.objects.filter(source=source, local_id__in=missing)
+        )
+    return found, set(missing)
+
+
 def record_store(
     *,
     source: Source,
@@ -179,21 +203,33 @@ def record_store(
     display: dict,
     quality: int,
     changes: Changes,
+    harvest_id: str = "",
+    record: CatalogRecord | None = None,
+    created: bool = False,
 ) -> CatalogRecord:
-    """Store a member's record (new or changed) and put it in the right work."""
-    record, created = CatalogRecord.objects.get_or_create(
-        source=source,
-        local_id=local_id,
-        defaults={"match": match_to_json(mine), "display": display, "quality": quality},
-    )
+    """Store a member's record (new or changed) and put it in the right work. `harvest_id` is
+    the OAI-PMH identifier it came under, if harvested. `record` is the row when the caller
+    fetched or made it already (`records_prepare`), `created` whether it was just made."""
+    values = {
+        "match": match_to_json(mine),
+        "display": display,
+        "quality": quality,
+        "harvest_id": harvest_id[:300],
+    }
+    if record is None:
+        record, created = CatalogRecord.objects.get_or_create(
+            source=source, local_id=local_id, defaults=values
+        )
     old_work = record.work_id
     if created:
         changes.records_added += 1
     else:
-        record.match, record.display, record.quality = match_to_json(mine), display, quality
+        record.match, record.display, record.quality = values["match"], display, quality
+        if harvest_id:
+            record.harvest_id = values["harvest_id"]
         changes.records_updated += 1
     mine = dataclasses.replace(mine, id=record.id, source=str(source.id))
-    _set_keys(record, blocking_keys(mine))
+    _set_keys(record, blocking_keys(mine), fresh=created)
     matched = _matches(record, mine)
     works = sorted({m.work_id for m in matched if m.work_id})
     if works:
@@ -207,8 +243,9 @@ def record_store(
     else:
         target = _new_work(changes).id
     record.work_id = target
-    record.save()
-    Holding.objects.filter(record=record).update(work_id=target)
+    record.save(update_fields=["match", "display", "quality", "harvest_id", "work", "updated_at"])
+    if old_work and old_work != target:
+        Holding.objects.filter(record=record).update(work_id=target)
     changes.touched.add(target)
     if old_work and old_work != target and old_work not in changes.removed:
         if CatalogRecord.objects.filter(work_id=old_work).exists():
@@ -233,27 +270,40 @@ def record_remove(*, source: Source, local_id: str, changes: Changes) -> bool:
     return True
 
 
+_SHOWN = ("title", "author", "publisher", "year", "edition", "isbn", "issn", "format",
+          "language", "title_vernacular", "lccn", "oclc", "classification")  # fmt: skip
+_FIELDS = (*_SHOWN, "search_text")
+_LIMITS = {name: Work._meta.get_field(name).max_length for name in _SHOWN}
+
+
 def works_refresh(work_ids: Iterable[int]) -> None:
-    """Show each work from its best record, and keep its search text and identifiers."""
-    for work in Work.objects.filter(id__in=list(work_ids)):
-        best = (
-            CatalogRecord.objects.filter(work=work)
-            .order_by("-quality", "id")
-            .values_list("display", flat=True)
-            .first()
-        )
-        if best is None:
-            continue
-        for name in ("title", "author", "publisher", "year", "edition", "isbn", "issn", "format",
-                     "language", "title_vernacular", "lccn", "oclc", "classification"):  # fmt: skip
-            limit = Work._meta.get_field(name).max_length
-            setattr(work, name, str(best.get(name) or "")[:limit])
-        work.search_text = _search_text(work)
-        work.save()
+    """Show each work from its best record, and keep its search text and identifiers (two
+    reads for any number of works, and a write for each that changed)."""
+    ids = list(work_ids)
+    if not ids:
+        return
+    best: dict[int, tuple[tuple[int, int], dict]] = {}
+    numbers: dict[int, set[str]] = defaultdict(set)
+    for work_id, quality, record_id, display, found in CatalogRecord.objects.filter(
+        work_id__in=ids
+    ).values_list("work_id", "quality", "id", "display", "match"):
+        rank = (-quality, record_id)
+        if work_id not in best or rank < best[work_id][0]:
+            best[work_id] = (rank, display)
+        numbers[work_id].update([*found.get("isbns", ()), *found.get("issns", ())])
+    for work in Work.objects.filter(id__in=list(best)):
+        shown = best[work.id][1]
+        before = [getattr(work, name) for name in _FIELDS]
+        for name in _SHOWN:
+            setattr(work, name, str(shown.get(name) or "")[: _LIMITS[name]])
+        work.search_text = _search_text(work, numbers[work.id])
+        if [getattr(work, name) for name in _FIELDS] != before:  # unchanged: no write
+            work.save(update_fields=[*_FIELDS, "updated_at"])
 
 
-def _search_text(work: Work) -> str:
-    identifiers = CatalogRecord.objects.filter(work=work).values_list("match", flat=True)
-    numbers = {n for m in identifiers for n in [*m.get("isbns", ()), *m.get("issns", ())]}
+def _search_text(work: Work, numbers: set[str] | None = None) -> str:
+    if numbers is None:
+        identifiers = CatalogRecord.objects.filter(work=work).values_list("match", flat=True)
+        numbers = {n for m in identifiers for n in [*m.get("isbns", ()), *m.get("issns", ())]}
     parts = [work.title, work.title_vernacular, work.author, work.publisher, *sorted(numbers)]
     return " ".join(fold_text(p) for p in parts if p)

@@ -28,6 +28,7 @@ PERIODIC = [
     Periodic("kede.delivery.ebook_tasks.expire_ebook_loans", 60),
     Periodic("kede.delivery.ebook_tasks.remind_ebooks_due", 3600),
     Periodic("kede.delivery.ppv_tasks.purge_expired_purchases", 600),
+    Periodic("kede.catalog.tasks.harvest_sources", 3600),
 ]
 
 

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from kede.portal import ebook_views, lifecycle_views, ppv_views, routing_views, staff_views, views
+from kede.portal import (
+    catalogue_views,
+    ebook_views,
+    lifecycle_views,
+    ppv_views,
+    routing_views,
+    staff_views,
+    views,
+)
 
 app_name = "portal"
 
@@ -92,4 +100,19 @@ urlpatterns = [
         name="routing-rota",
     ),
     path("staff/routing/policy/", routing_views.policy, name="routing-policy"),
+    path("staff/catalogue/", catalogue_views.catalogue_home, name="catalogue"),
+    path("staff/catalogue/upload/", catalogue_views.catalogue_upload, name="catalogue-upload"),
+    path("staff/catalogue/template.csv", catalogue_views.csv_template, name="catalogue-template"),
+    path("staff/catalogue/scope/", catalogue_views.scope_edit, name="catalogue-scope"),
+    path(
+        "staff/catalogue/sources/<int:source_id>/",
+        catalogue_views.source_detail,
+        name="catalogue-source",
+    ),
+    path(
+        "staff/catalogue/sources/<int:source_id>/mapping/",
+        catalogue_views.source_mapping,
+        name="catalogue-mapping",
+    ),
+    path("staff/catalogue/loads/<int:run_id>/", catalogue_views.run_detail, name="catalogue-run"),
 ]

@@ -1,34 +1,313 @@
-"""`kede catalog load-marc FILE… --institution CODE`: the foundation's simple loader."""
+"""`kede catalog …`: the union catalogue from a script.
+
+kede catalog add-source CODE --name NAME [--oai URL --prefix marc21 --set S]...
+    [--mapping PRESET|FILE.json]
+kede catalog sources [--json]
+kede catalog load FILE... --source ID | --institution CODE
+kede catalog harvest [--source ID]
+kede catalog report RUN_ID [--json]
+kede catalog reindex
+kede catalog scope show | set FILE.json | preset NAME
+kede catalog load-marc FILE... --institution CODE      (the foundation's simple loader)
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kede.catalog.services import LoadReport, catalog_load_file
-from kede.consortium.models import Institution
+from kede.catalog import indexing, services
+from kede.catalog.ingest import PRESETS
+from kede.catalog.ingest.scope import PRESETS as SCOPE_PRESETS
+from kede.catalog.models import IngestRun, IngestStatus, Source, SourceKind
+from kede.consortium.models import Consortium, Institution
+
+
+def _institution(code: str) -> Institution:
+    try:
+        return Institution.objects.get(code=code.upper())
+    except Institution.DoesNotExist:
+        raise CommandError(f"No institution {code!r}") from None
+
+
+def _source(source_id: int) -> Source:
+    try:
+        return Source.objects.select_related("institution").get(id=source_id)
+    except Source.DoesNotExist:
+        raise CommandError(f"No catalogue source {source_id}") from None
+
+
+def _json_file(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError(f"{path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"{path}: give a JSON object")
+    return data
+
+
+def run_lines(run: IngestRun, *, rejected: int | None = None) -> list[str]:
+    """A load's report as text: its counts, then its rejected records with their reasons."""
+    report = run.report or {}
+    outcomes = report.get("outcomes", {})
+    lines = [
+        f"load {run.id} ({run.file_name or '-'}) of source {run.source_id}: {run.status}"
+        + (f" — {run.error}" if run.error else ""),
+        f"read {report.get('read', 0)}: accepted {outcomes.get('accepted', 0)}, "
+        f"deleted {outcomes.get('deleted', 0)}, rejected {outcomes.get('rejected', 0)}",
+        f"records added {run.records_added}, updated {run.records_updated}, "
+        f"deleted {run.records_deleted}; works new {run.works_created}, "
+        f"merged {run.works_merged}, split {run.works_split}",
+    ]
+    if report.get("categories"):
+        lines.append(
+            "by category: " + ", ".join(f"{k} {v}" for k, v in sorted(report["categories"].items()))
+        )
+    if report.get("harvest"):
+        facts = report["harvest"]
+        lines.append(
+            f"harvest: {facts['pages']} pages, {facts['records']} records, "
+            f"{facts['deleted']} deleted; next from {facts['from'] or '-'}"
+        )
+    listed = report.get("rejected", [])
+    shown = listed if rejected is None else listed[:rejected]
+    for r in shown:
+        where = f"#{r['position']}" + (f" {r['local_id']}" if r.get("local_id") else "")
+        lines.append(f"rejected {r.get('source') or run.file_name} {where}: {r['reason']}")
+    hidden = report.get("rejected_unlisted", 0) + len(listed) - len(shown)
+    if hidden:
+        lines.append(f"… and {hidden} more rejected records")
+    return lines
+
+
+def run_json(run: IngestRun) -> dict:
+    return {
+        "id": run.id,
+        "source": run.source_id,
+        "file": run.file_name,
+        "status": run.status,
+        "error": run.error,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        **{name: getattr(run, name) for name in services.RUN_COUNTS},
+        "report": run.report,
+    }
 
 
 class Command(BaseCommand):
-    help = "Load catalogue records."
+    help = "The union catalogue: sources, loads, harvests, reports, the index and the scope."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        load = sub.add_parser("load-marc", help="Load MARC21 or MARCXML files for one holder.")
+
+        add = sub.add_parser("add-source", help="Add or update a member's catalogue source.")
+        add.add_argument("code", help="Code of the member institution.")
+        add.add_argument("--name", required=True)
+        add.add_argument("--oai", metavar="URL", default="", help="OAI-PMH base URL.")
+        add.add_argument("--prefix", default="marc21", help="OAI-PMH metadata prefix.")
+        add.add_argument(
+            "--set", action="append", default=[], dest="sets", help="OAI-PMH set; repeatable."
+        )
+        add.add_argument(
+            "--mapping",
+            default="",
+            help=f"A preset ({', '.join(sorted(PRESETS))}) or a JSON file of the field mapping.",
+        )
+
+        sources = sub.add_parser("sources", help="List catalogue sources.")
+        sources.add_argument("--json", action="store_true")
+
+        load = sub.add_parser("load", help="Load files (MARC21, MARCXML, MARC-in-JSON, CSV).")
         load.add_argument("paths", nargs="+", type=Path)
-        load.add_argument("--institution", required=True, help="Code of the holding library.")
+        to = load.add_mutually_exclusive_group(required=True)
+        to.add_argument("--source", type=int, help="Source id.")
+        to.add_argument("--institution", help="Institution code (its default upload source).")
+        load.add_argument("--show", type=int, default=50, help="Rejected records to list.")
+
+        harvest = sub.add_parser("harvest", help="Harvest OAI-PMH sources.")
+        harvest.add_argument("--source", type=int, help="Source id (default: every active one).")
+
+        report = sub.add_parser("report", help="A load's report.")
+        report.add_argument("run_id", type=int)
+        report.add_argument("--json", action="store_true")
+
+        sub.add_parser("reindex", help="Rebuild the search index from the database.")
+
+        scope = sub.add_parser("scope", help="What the consortium keeps in the catalogue.")
+        scope_sub = scope.add_subparsers(dest="scope_action", required=True)
+        scope_sub.add_parser("show")
+        scope_set = scope_sub.add_parser("set", help="Set the rule from a JSON file.")
+        scope_set.add_argument("path", type=Path)
+        scope_preset = scope_sub.add_parser("preset", help="Set a preset rule.")
+        scope_preset.add_argument("name", help=f"One of: {', '.join(SCOPE_PRESETS)}.")
+
+        marc = sub.add_parser("load-marc", help="Load MARC21 or MARCXML files for one holder.")
+        marc.add_argument("paths", nargs="+", type=Path)
+        marc.add_argument("--institution", required=True, help="Code of the holding library.")
 
     def handle(self, *args, **opts) -> None:
         try:
-            institution = Institution.objects.get(code=opts["institution"].upper())
-        except Institution.DoesNotExist:
-            raise CommandError(f"No institution {opts['institution']!r}") from None
-        total = LoadReport()
+            getattr(self, "_" + opts["action"].replace("-", "_"))(opts)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+
+    # ---- sources ----------------------------------------------------------------------------
+
+    def _add_source(self, opts: dict) -> None:
+        mapping: dict | str | None = opts["mapping"] or None
+        if mapping and mapping not in PRESETS:
+            mapping = _json_file(Path(mapping))
+        source = services.source_add(
+            institution=_institution(opts["code"]),
+            name=opts["name"],
+            kind=SourceKind.OAI if opts["oai"] else SourceKind.UPLOAD,
+            oai_url=opts["oai"],
+            oai_prefix=opts["prefix"],
+            oai_sets=" ".join(opts["sets"]),
+            mapping=mapping,
+        )
+        self.stdout.write(
+            f"{source.id}\t{source.institution.code}\t{source.kind}\t{source.name}\t"
+            f"{source.mapping.get('name', '')}"
+        )
+
+    def _sources(self, opts: dict) -> None:
+        rows = []
+        for source in Source.objects.select_related("institution").order_by("id"):
+            last = source.runs.defer("samples", "report").first()
+            state = source.harvest_state or {}
+            rows.append(
+                {
+                    "id": source.id,
+                    "institution": source.institution.code,
+                    "name": source.name,
+                    "kind": source.kind,
+                    "active": source.is_active,
+                    "oai_url": source.oai_url,
+                    "oai_prefix": source.oai_prefix,
+                    "oai_sets": source.oai_sets.split(),
+                    "mapping": source.mapping.get("name", ""),
+                    "records": source.records.count(),
+                    "harvested_from": state.get("from_datestamp"),
+                    "last_load": run_json(last) | {"report": None} if last else None,
+                }
+            )
+        if opts["json"]:
+            self.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2))
+            return
+        for row in rows:
+            last = row["last_load"]
+            self.stdout.write(
+                f"{row['id']}\t{row['institution']}\t{row['kind']}\t{row['name']}\t"
+                f"{row['records']} records\t"
+                + (f"last load {last['id']} {last['status']}" if last else "never loaded")
+            )
+
+    # ---- loads ------------------------------------------------------------------------------
+
+    def _load(self, opts: dict) -> None:
+        if opts["source"] is not None:
+            source = _source(opts["source"])
+        else:
+            source = services.default_source(_institution(opts["institution"]))
+        failed = []
+        with indexing.deferred():  # one search-index commit for all the files
+            self._load_files(source, opts, failed)
+        if failed:
+            raise CommandError(f"not loaded: {', '.join(failed)}")
+
+    def _load_files(self, source: Source, opts: dict, failed: list[str]) -> None:
+        for path in opts["paths"]:
+            try:
+                handle = path.open("rb")
+            except OSError as exc:
+                self.stderr.write(f"{path}: {exc.strerror or exc}")
+                failed.append(str(path))
+                continue
+            with handle:
+                run = services.catalogue_load(source=source, data=handle, file_name=path.name)
+            for line in run_lines(run, rejected=opts["show"]):
+                self.stdout.write(line)
+            if run.status != IngestStatus.DONE:
+                failed.append(str(path))
+
+    def _harvest(self, opts: dict) -> None:
+        if opts["source"] is not None:
+            sources = [_source(opts["source"])]
+        else:
+            sources = list(
+                Source.objects.filter(kind=SourceKind.OAI, is_active=True)
+                .select_related("institution")
+                .order_by("id")
+            )
+            if not sources:
+                self.stdout.write("no active OAI-PMH source")
+                return
+        failed = []
+        for source in sources:
+            run = services.catalogue_harvest(source=source)
+            if run is None:
+                self.stdout.write(f"source {source.id} ({source}): being harvested; skipped")
+                continue
+            for line in run_lines(run, rejected=20):
+                self.stdout.write(line)
+            if run.status != IngestStatus.DONE:
+                failed.append(str(source.id))
+        if failed:
+            raise CommandError(f"harvest failed for source(s) {', '.join(failed)}")
+
+    def _report(self, opts: dict) -> None:
+        try:
+            run = IngestRun.objects.defer("samples").get(id=opts["run_id"])
+        except IngestRun.DoesNotExist:
+            raise CommandError(f"No load {opts['run_id']}") from None
+        if opts["json"]:
+            self.stdout.write(json.dumps(run_json(run), ensure_ascii=False, indent=2))
+            return
+        for line in run_lines(run):
+            self.stdout.write(line)
+
+    def _reindex(self, opts: dict) -> None:
+        from kede.catalog.indexing import rebuild
+
+        self.stdout.write(f"indexed {rebuild()} works")
+
+    # ---- scope ------------------------------------------------------------------------------
+
+    def _scope(self, opts: dict) -> None:
+        action = opts["scope_action"]
+        if action == "show":
+            self.stdout.write(
+                json.dumps(services.scope_rule().to_dict(), ensure_ascii=False, indent=2)
+            )
+            return
+        if action == "set":
+            rule = _json_file(opts["path"])
+        else:
+            name = opts["name"].lower()
+            found = [k for k in SCOPE_PRESETS if k == name or k.startswith(name)]
+            if len(found) != 1:
+                raise CommandError(f"No scope preset {name!r}; one of: {', '.join(SCOPE_PRESETS)}")
+            rule = SCOPE_PRESETS[found[0]].to_dict()
+        consortium = Consortium.objects.order_by("id").first()
+        if consortium is None:
+            raise CommandError("No consortium yet: add a region first (kede consortium add-region)")
+        policy = services.scope_set(consortium=consortium, rule=rule)
+        self.stdout.write(json.dumps(policy.rule, ensure_ascii=False, indent=2))
+
+    # ---- the foundation's simple loader -----------------------------------------------------
+
+    def _load_marc(self, opts: dict) -> None:
+        institution = _institution(opts["institution"])
+        total = services.LoadReport()
         for path in opts["paths"]:
             if not path.is_file():
                 raise CommandError(f"{path}: no such file")
-            total.add(catalog_load_file(path=path, holders=lambda _bib: [institution]))
+            total.add(services.catalog_load_file(path=path, holders=lambda _bib: [institution]))
         for name, position, reason in total.rejected:
             self.stderr.write(f"rejected {name} #{position}: {reason}")
         self.stdout.write(

@@ -99,10 +99,13 @@ def _candidates(record: CatalogRecord, keys: set[str]) -> list[CatalogRecord]:
         f'WHERE "key" IN ({", ".join(["%s"] * len(keys))}) GROUP BY "key") '
         f'SELECT id, source_id, work_id, "match" FROM {cr} WHERE source_id <> %s AND id IN ('
         f'SELECT DISTINCT k.record_id FROM {mk} k JOIN sizes s ON s."key" = k."key" '
-        f'WHERE (s.n <= %s OR s."key" IN ({", ".join(["%s"] * len(id_keys))})) '
+        # the keys again, so the key index is used on this side too, whatever the planner's
+        # statistics say (during a first big load they are stale)
+        f'WHERE k."key" IN ({", ".join(["%s"] * len(keys))}) '
+        f'AND (s.n <= %s OR s."key" IN ({", ".join(["%s"] * len(id_keys))})) '
         "AND k.record_id <> %s LIMIT %s)"
     )
-    params = [*keys, record.source_id, MAX_BLOCK, *id_keys, record.id, MAX_BLOCK * 4]
+    params = [*keys, record.source_id, *keys, MAX_BLOCK, *id_keys, record.id, MAX_BLOCK * 4]
     return list(CatalogRecord.objects.raw(sql, params))
 
 

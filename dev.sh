@@ -77,6 +77,25 @@ ensure_postgres() {
   postgres_up || { echo "PostgreSQL did not come up at $PG_URL" >&2; return 1; }
 }
 
+pg_query() {
+  .venv/bin/python - "$PG_URL" "$1" <<'PY' 2>/dev/null
+import sys, psycopg
+with psycopg.connect(sys.argv[1].replace("postgres://", "postgresql://"), connect_timeout=3) as c:
+    row = c.execute(sys.argv[2]).fetchone()
+    print(row[0] if row else "")
+PY
+}
+
+ensure_rum() {
+  # The RUM index (ranked full-text search) is one of the PostgreSQL engine's two index kinds;
+  # its tests need the extension in the local server.
+  [ -n "$(pg_query "select 1 from pg_available_extensions where name = 'rum'")" ] && return 0
+  command -v pg_ctlcluster >/dev/null || { echo "no RUM extension; its tests are skipped" >&2; return 0; }
+  local major
+  major=$(pg_query "select current_setting('server_version_num')::int / 10000") || return 0
+  apt_install "postgresql-$major-rum" || echo "postgresql-$major-rum not installed; RUM tests are skipped" >&2
+}
+
 cmd_start() {
   ensure_venv
   .venv/bin/kede demo
@@ -87,6 +106,7 @@ cmd_test() {
   ensure_venv
   ensure_test_tools
   ensure_postgres
+  ensure_rum
   local status=0
   say "test suite on SQLite"
   env -u DATABASE_URL .venv/bin/python -m pytest "$@" || status=$?

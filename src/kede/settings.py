@@ -157,6 +157,9 @@ TASKS = {
 
 # A task running longer than this is taken to have lost its worker and is queued again.
 KEDE_TASK_STALL_MINUTES = env.get_int("KEDE_TASK_STALL_MINUTES", 30)
+# A catalogue load silent this long (a live one reports after every batch) lost its worker
+# and is queued again.
+KEDE_LOAD_STALL_MINUTES = env.get_int("KEDE_LOAD_STALL_MINUTES", 10)
 
 EMAIL_BACKEND = env.get_str(
     "KEDE_EMAIL_BACKEND",

@@ -15,3 +15,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: threads in the concurrency and browser tests each get their own
     # connection to the same database, as separate processes do in production.
     DATABASES["default"]["TEST"] = {"NAME": str(INSTANCE_DIR / "test.sqlite3")}
+elif os.environ.get("KEDE_TEST_DB_NAME"):
+    # Two suites at once on one PostgreSQL server each need their own test database.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["KEDE_TEST_DB_NAME"]}

@@ -5,9 +5,11 @@ The engine is chosen by `KEDE_SEARCH_ENGINE`: "tantivy" (the embedded default, a
 
 PostgreSQL's table is written in the same transaction as the works, so the index can never
 disagree with them. Tantivy's index is written once the transaction commits, by whichever
-process made the change; Tantivy allows one writer at a time, so a process that finds the
-index busy leaves the work to the task worker (`reindex_works`), and `kede catalog reindex`
-rebuilds everything from the database.
+process made the change. The works it owes are kept in a backlog table written in the works'
+own transaction, so a crash between the commit and the index write loses nothing: the next
+catch-up (the next change, the worker's periodic `catch_up_index`, which also runs when the
+scheduler starts) writes them. Tantivy allows one writer at a time; a process that finds the
+index busy leaves the catch-up to the worker. `kede catalog reindex` rebuilds everything.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 
-from kede.catalog.models import CatalogRecord, Holding, Work
+from kede.catalog.models import CatalogRecord, Holding, IndexBacklog, Work
 from kede.catalog.search import (
     Filters,
     IndexLocked,
@@ -119,39 +121,60 @@ def _write(updated: set[int], removed: set[int]) -> None:
     search.commit()
 
 
-def _write_or_leave_to_worker(updated: set[int], removed: set[int]) -> None:
-    try:
-        _write(updated, removed)
-        _release_writer()
-    except IndexLocked:
-        from kede.catalog.tasks import reindex_works
+# One catch-up at a time in a process: the engine holds one writer.
+_writing = threading.Lock()
 
-        reindex_works.enqueue(updated=sorted(updated), removed=sorted(removed))
+
+def catch_up(chunk: int = 5000, *, hand_to_worker: bool = True) -> int:
+    """Write to the index every work waiting in the backlog, oldest first, and take each from
+    the backlog once the index has committed it: a work the database still has is (re)indexed,
+    one it no longer has is removed. Returns how many works were written. When another process
+    holds the index's writer, the worker is asked to finish (the backlog keeps everything;
+    the worker itself leaves it to its next periodic run)."""
+    done = 0
+    with _writing:
+        while True:
+            rows = list(IndexBacklog.objects.order_by("id").values_list("id", "work_id")[:chunk])
+            if not rows:
+                break
+            ids = {work_id for _row, work_id in rows}
+            present = set(Work.objects.filter(id__in=ids).values_list("id", flat=True))
+            try:
+                _write(present, ids - present)
+            except IndexLocked:
+                if hand_to_worker:
+                    from kede.catalog.tasks import catch_up_index
+
+                    catch_up_index.enqueue()
+                return done
+            IndexBacklog.objects.filter(id__in=[row for row, _work in rows]).delete()
+            done += len(ids)
+            if len(rows) < chunk:
+                break
+        _release_writer()
+    return done
 
 
 class _Pending:
-    """Index writes gathered from the commits of one load (see `deferred`)."""
+    """Index writes owed by the commits of one load (see `deferred`)."""
 
     def __init__(self, flush_every: int) -> None:
-        self.updated: set[int] = set()
-        self.removed: set[int] = set()
+        self.owed = 0
         self.flush_every = flush_every
         self.closed = False
 
-    def add(self, updated: set[int], removed: set[int]) -> None:
+    def add(self, count: int) -> None:
         if self.closed:  # committed after the block ended (an outer transaction): write now
-            _write_or_leave_to_worker(updated, removed)
+            catch_up()
             return
-        self.updated = (self.updated | updated) - removed
-        self.removed |= removed
-        if len(self.updated) + len(self.removed) >= self.flush_every:
+        self.owed += count
+        if self.owed >= self.flush_every:
             self.flush()
 
     def flush(self) -> None:
-        if self.updated or self.removed:
-            updated, removed = self.updated, self.removed
-            self.updated, self.removed = set(), set()
-            _write_or_leave_to_worker(updated, removed)
+        if self.owed:
+            self.owed = 0
+            catch_up()
 
 
 _local = threading.local()
@@ -177,18 +200,24 @@ def deferred(flush_every: int = 20_000) -> Iterator[None]:
 
 
 def reindex_on_commit(updated: set[int], removed: set[int]) -> None:
-    """Bring the index in line with these works, once (and only if) their change commits."""
+    """Bring the index in line with these works, once (and only if) their change commits.
+
+    PostgreSQL's index is written now, in the works' own transaction. For Tantivy the works
+    join the backlog in this transaction and are written after it commits; if the process
+    dies in between, the backlog still names them and the next catch-up writes them."""
     updated, removed = set(updated), set(removed)
     if not updated and not removed:
         return
     if _kind() == "postgres":
-        _write(updated, removed)  # same transaction as the works
+        _write(updated, removed)
         return
+    works = updated | removed
+    IndexBacklog.objects.bulk_create([IndexBacklog(work_id=w) for w in works], batch_size=2000)
     pending = getattr(_local, "pending", None)
     if pending is not None:
-        transaction.on_commit(lambda: pending.add(updated, removed))
+        transaction.on_commit(lambda: pending.add(len(works)))
         return
-    transaction.on_commit(lambda: _write_or_leave_to_worker(updated, removed))
+    transaction.on_commit(catch_up)
 
 
 def _release_writer() -> None:
@@ -205,13 +234,17 @@ def rebuild(batch: int = 5000) -> int:
     ensure = getattr(search, "ensure_schema", None)
     if ensure is not None:
         ensure()
-    search.clear()
-    done = 0
-    ids = list(Work.objects.order_by("id").values_list("id", flat=True))
-    for start in range(0, len(ids), batch):
-        done += search.index(documents(ids[start : start + batch]))
-    search.commit()
-    _release_writer()
+    with _writing:
+        last = IndexBacklog.objects.order_by("-id").values_list("id", flat=True).first()
+        search.clear()
+        done = 0
+        ids = list(Work.objects.order_by("id").values_list("id", flat=True))
+        for start in range(0, len(ids), batch):
+            done += search.index(documents(ids[start : start + batch]))
+        search.commit()
+        if last is not None:  # what was owed before the rebuild began is in it now
+            IndexBacklog.objects.filter(id__lte=last).delete()
+        _release_writer()
     return done
 
 
@@ -222,14 +255,27 @@ def search_works(
     regions: tuple[str, ...] = (),
     formats: tuple[str, ...] = (),
     languages: tuple[str, ...] = (),
+    year_from: int | None = None,
+    year_to: int | None = None,
     facets: tuple[str, ...] = (),
+    sort: str = "relevance",
     limit: int = 20,
     offset: int = 0,
 ) -> Results:
+    """Raises `QueryError` for a query that cannot be run (an unknown sort or facet, years
+    the wrong way round)."""
     query = Query(
         text=text,
-        filters=Filters(held_by=held_by, regions=regions, formats=formats, languages=languages),
+        filters=Filters(
+            held_by=held_by,
+            regions=regions,
+            formats=formats,
+            languages=languages,
+            year_from=year_from,
+            year_to=year_to,
+        ),
         facets=facets,
+        sort=sort,  # type: ignore[arg-type]
         limit=limit,
         offset=offset,
         highlight=True,

@@ -44,6 +44,18 @@ class Work(models.Model):
         return self.title
 
 
+class IndexBacklog(models.Model):
+    """A work whose entry in the search index may be behind the database: written in the same
+    transaction as the change, deleted once the index has the change. What a crash between
+    the two left behind is caught up by the next writer, the worker's periodic job or a
+    restart."""
+
+    work_id = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        verbose_name = _("search index backlog")
+
+
 class SourceKind(models.TextChoices):
     UPLOAD = "upload", _("file upload")
     OAI = "oai", _("OAI-PMH harvest")
@@ -115,6 +127,11 @@ class IngestRun(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
     started_at = models.DateTimeField(auto_now_add=True)
+    # The file is the source's whole catalogue: records it no longer holds are withdrawn.
+    whole_catalogue = models.BooleanField(_("whole catalogue"), default=False)
+    # Last sign of life of the process loading it: a run "running" without one for long lost
+    # its worker and is taken up again (a load is safe to repeat).
+    progress_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -51,11 +51,15 @@ def works_search(
     regions: tuple[str, ...] = (),
     formats: tuple[str, ...] = (),
     languages: tuple[str, ...] = (),
+    year_from: int | None = None,
+    year_to: int | None = None,
     facets: tuple[str, ...] = (),
+    sort: str = "relevance",
 ) -> SearchPage:
     """Works ranked for `query` (words, "phrases", title:/author:/isbn: prefixes; a CJK title
     in traditional or simplified characters; an ISBN-10 or -13), optionally only those held
-    by some libraries or in some regions."""
+    by some libraries or in some regions, or published in some years; by relevance or year
+    (newest first). Raises `QueryError` for an unknown sort or facet or years reversed."""
     from kede.catalog.indexing import search_works
 
     page = max(1, min(page, 500))
@@ -67,7 +71,10 @@ def works_search(
         regions=regions,
         formats=formats,
         languages=languages,
+        year_from=year_from,
+        year_to=year_to,
         facets=facets,
+        sort=sort,
         limit=per_page,
         offset=(page - 1) * per_page,
     )
@@ -167,3 +174,45 @@ def source_samples(source: Source) -> tuple[list[pymarc.Record], IngestRun | Non
     except (ValueError, KeyError, TypeError):
         return [], run
     return records, run
+
+
+def catalogue_stats() -> dict:
+    """What the union catalogue holds: works, records, holdings, by format, language and
+    institution, and how many works the search index still owes."""
+    from kede.catalog.models import CatalogRecord, IndexBacklog
+
+    by_format = Work.objects.values_list("format").annotate(n=Count("id")).order_by("-n", "format")
+    by_language = (
+        Work.objects.values_list("language").annotate(n=Count("id")).order_by("-n", "language")
+    )
+    institutions: dict[str, dict[str, int]] = {}
+    for code, n in (
+        CatalogRecord.objects.values_list("source__institution__code")
+        .annotate(n=Count("id"))
+        .order_by("source__institution__code")
+    ):
+        institutions.setdefault(code, {"records": 0, "holdings": 0})["records"] += n
+    for code, n in (
+        Holding.objects.values_list("institution__code")
+        .annotate(n=Count("id"))
+        .order_by("institution__code")
+    ):
+        institutions.setdefault(code, {"records": 0, "holdings": 0})["holdings"] = n
+    shared = (
+        Holding.objects.values("work_id")
+        .annotate(n=Count("institution_id", distinct=True))
+        .filter(n__gte=2)
+        .count()
+    )
+    return {
+        "works": Work.objects.count(),
+        "records": CatalogRecord.objects.count(),
+        "sources": Source.objects.count(),
+        "holdings": Holding.objects.count(),
+        "holding_institutions": Holding.objects.values("institution_id").distinct().count(),
+        "shared_works": shared,
+        "formats": {f or "unknown": n for f, n in by_format},
+        "languages": {lang or "und": n for lang, n in by_language},
+        "institutions": institutions,
+        "index_backlog": IndexBacklog.objects.count(),
+    }

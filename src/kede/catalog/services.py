@@ -48,7 +48,7 @@ from kede.catalog.ingest import (
 )
 from kede.catalog.ingest.pipeline import results_from_records
 from kede.catalog.ingest.readers import FORMAT_CSV, ReadResult, RecordStream
-from kede.catalog.ingest.report import UNREADABLE, Rejection
+from kede.catalog.ingest.report import OUT_OF_SCOPE, UNCLASSIFIED, UNREADABLE, Rejection
 from kede.catalog.marc import BibRecord, MarcError
 from kede.catalog.models import (
     CatalogRecord,
@@ -369,26 +369,57 @@ def _counted(changes: merging.Changes) -> merging.Changes:
     return changes
 
 
+class _Seen:
+    """The local ids a load's file still holds, for a full re-send (`replace`): every record
+    it accepted or deleted, and those it could not read well enough to judge (kept as they
+    were). Records it rejected as out of scope are not kept."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def note(self, outcome: Outcome) -> None:
+        kept = outcome.status in ("accepted", "deleted")
+        if outcome.local_id and (kept or outcome.category not in (OUT_OF_SCOPE, UNCLASSIFIED)):
+            self.ids.add(outcome.local_id[:100])
+
+
+def _beat(run: IngestRun) -> None:
+    """The load's sign of life (see `resume_stalled_loads`)."""
+    if run.pk:
+        IngestRun.objects.filter(id=run.pk).update(progress_at=timezone.now())
+
+
 def _run_outcomes(
     run: IngestRun,
     outcomes: Iterable[Outcome],
     report: IngestReport,
     holders: Callable[[Outcome], list[Institution]] | None = None,
+    seen: _Seen | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> IngestRun:
     from kede.catalog import indexing
 
     total = merging.Changes()
     batch: list[Outcome] = []
+    read = 0
     try:
         with indexing.deferred():
             for outcome in outcomes:
+                read += 1
+                if seen is not None:
+                    seen.note(outcome)
                 if outcome.status in ("accepted", "deleted"):
                     batch.append(outcome)
                 if len(batch) >= BATCH:
                     total.add(_counted(_store_batch(run.source, batch, holders)))
                     batch = []
+                    _beat(run)
+                    if progress:
+                        progress(read)
             if batch:
                 total.add(_counted(_store_batch(run.source, batch, holders)))
+            if progress:
+                progress(read)
     except Exception as exc:
         _finish(run, report, total, IngestStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -447,14 +478,23 @@ def catalogue_load(
     actor=None,
     holders: Callable[[Outcome], list[Institution]] | None = None,
     run: IngestRun | None = None,
+    replace: bool = False,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> IngestRun:
     """Load one file (ISO 2709 in UTF-8 or MARC-8, MARCXML, MARC-in-JSON or the CSV template,
     gzipped or not) into the union catalogue. Bad records are listed in the run's report with
     their reason and the load goes on; loading the same file again changes nothing. A file of
-    which not one record can be read leaves the run failed, with the reason."""
+    which not one record can be read leaves the run failed, with the reason.
+
+    With `replace` the file is the source's whole catalogue: its records the file no longer
+    holds are withdrawn after the load (see `_withdraw_absent`). `progress` is told how many
+    records have been read, now and then."""
     mapping, scope = mapping_from(source.mapping), scope_rule()
     if run is None:
-        run = IngestRun.objects.create(source=source, file_name=file_name[:300], started_by=actor)
+        run = IngestRun.objects.create(
+            source=source, file_name=file_name[:300], started_by=actor, whole_catalogue=replace
+        )
     report = IngestReport()
     stream = RecordStream(data)
     report.formats[stream.format or "unrecognised"] += 1
@@ -468,7 +508,39 @@ def catalogue_load(
         report=report,
         source=file_name,
     )
-    return _run_outcomes(run, outcomes, report, holders)
+    seen = _Seen() if replace else None
+    run = _run_outcomes(run, outcomes, report, holders, seen=seen, progress=progress)
+    if seen is not None and run.status == IngestStatus.DONE:
+        _withdraw_absent(run, seen.ids, force=force)
+    return run
+
+
+# A full re-send that would withdraw more than this share of a source's records is taken for
+# a partial export sent by mistake, unless forced.
+WITHDRAW_LIMIT = 0.5
+
+
+def _withdraw_absent(run: IngestRun, kept: set[str], *, force: bool) -> None:
+    """After a full re-send: withdraw the source's records the file no longer holds (their
+    holdings go, and works left with no record). Noted in the run's report either way."""
+    source = run.source
+    stored = set(CatalogRecord.objects.filter(source=source).values_list("local_id", flat=True))
+    absent = sorted(stored - kept)
+    facts: dict = {"absent": len(absent), "withdrawn": 0}
+    if absent and not force and len(absent) > WITHDRAW_LIMIT * len(stored):
+        facts["refused"] = _(
+            "%(absent)s of the %(stored)s records of this source are not in the file; that "
+            "looks like a partial export, so none was withdrawn. Load it again with "
+            "withdrawal forced if the catalogue really shrank."
+        ) % {"absent": len(absent), "stored": len(stored)}
+    elif absent:
+        changes = merging.Changes()
+        for start in range(0, len(absent), BATCH):
+            changes.add(_remove(source, absent[start : start + BATCH]))
+        facts["withdrawn"] = changes.records_deleted
+        run.records_deleted += changes.records_deleted
+    run.report = (run.report or {}) | {"replace": facts}
+    run.save(update_fields=["report", "records_deleted"])
 
 
 # ---- uploads from the pages: stored first, loaded by the worker -----------------------------
@@ -477,9 +549,12 @@ def catalogue_load(
 MAX_UPLOAD_BYTES = 2 * 1024**3
 
 
-def catalogue_upload(*, source: Source, upload: File, actor=None) -> IngestRun:
+def catalogue_upload(
+    *, source: Source, upload: File, actor=None, replace: bool = False
+) -> IngestRun:
     """Keep an uploaded file in Django's default storage and queue its load (`load_upload`),
-    so a big file does not hold the page; the run shows "queued", then "running", "done"."""
+    so a big file does not hold the page; the run shows "queued", then "running", "done".
+    With `replace` the file is the whole catalogue (see `catalogue_load`)."""
     _require(actor, "catalogue.manage", source.institution)
     size = upload.size or 0
     if size <= 0:
@@ -502,6 +577,7 @@ def catalogue_upload(*, source: Source, upload: File, actor=None) -> IngestRun:
         status=IngestStatus.QUEUED,
         upload_name=stored,
         started_by=actor,
+        whole_catalogue=replace,
     )
     from kede.catalog.tasks import load_upload
 
@@ -513,7 +589,7 @@ def catalogue_load_queued(*, run_id: int) -> IngestRun | None:
     """Load a queued upload (the worker's side of `catalogue_upload`). Taking the run is one
     conditional update, so a task delivered twice loads the file once; None when taken."""
     taken = IngestRun.objects.filter(id=run_id, status=IngestStatus.QUEUED).update(
-        status=IngestStatus.RUNNING
+        status=IngestStatus.RUNNING, progress_at=timezone.now()
     )
     if not taken:
         return None
@@ -525,7 +601,13 @@ def catalogue_load_queued(*, run_id: int) -> IngestRun | None:
         return _finish(run, IngestReport(), merging.Changes(), IngestStatus.FAILED, error=error)
     try:
         with handle:
-            run = catalogue_load(source=run.source, data=handle, file_name=run.file_name, run=run)
+            run = catalogue_load(
+                source=run.source,
+                data=handle,
+                file_name=run.file_name,
+                run=run,
+                replace=run.whole_catalogue,
+            )
     except ValidationError as exc:  # the source's mapping broke since the upload
         error = "; ".join(exc.messages)
         return _finish(run, IngestReport(), merging.Changes(), IngestStatus.FAILED, error=error)
@@ -534,6 +616,34 @@ def catalogue_load_queued(*, run_id: int) -> IngestRun | None:
         run.upload_name = ""
         run.save(update_fields=["upload_name"])
     return run
+
+
+def resume_stalled_loads(now=None) -> list[int]:
+    """Queue again the uploads whose worker died mid-load: running, with no sign of life for
+    KEDE_LOAD_STALL_MINUTES (a live load beats after every batch). Loading a file again is
+    safe: what was stored is found unchanged. Taking each run back is one conditional
+    update, so two sweeps queue it once. Returns the runs queued again."""
+    from django.conf import settings
+
+    from kede.catalog.tasks import load_upload
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.KEDE_LOAD_STALL_MINUTES)
+    stalled = IngestRun.objects.filter(status=IngestStatus.RUNNING).exclude(upload_name="")
+    stalled = stalled.filter(
+        Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, started_at__lt=cutoff)
+    )
+    resumed = []
+    for run_id in stalled.values_list("id", flat=True):
+        with transaction.atomic():
+            if IngestRun.objects.filter(id=run_id, status=IngestStatus.RUNNING).update(
+                status=IngestStatus.QUEUED
+            ):
+                load_upload.enqueue(run_id=run_id)
+                resumed.append(run_id)
+    if resumed:
+        logger.warning("catalogue loads queued again after their worker stopped: %s", resumed)
+    return resumed
 
 
 # ---- records already read, and deletions ----------------------------------------------------

@@ -6,12 +6,12 @@ from django_tasks import task
 
 
 @task()
-def reindex_works(updated: list[int], removed: list[int]) -> int:
-    """Write works to the search index (when the process that changed them found it busy)."""
+def catch_up_index() -> int:
+    """Write to the search index the works its backlog names: those whose process found the
+    index busy, or died between its commit and the index write (periodic, and at start)."""
     from kede.catalog import indexing
 
-    indexing.reindex_on_commit(set(updated), set(removed))
-    return len(updated) + len(removed)
+    return indexing.catch_up(hand_to_worker=False)
 
 
 @task()
@@ -30,3 +30,11 @@ def harvest_sources() -> dict[str, str]:
     from kede.catalog.services import catalogue_harvest_due
 
     return catalogue_harvest_due()
+
+
+@task()
+def resume_stalled_loads() -> list[int]:
+    """Queue again the uploads whose worker died mid-load (periodic)."""
+    from kede.catalog.services import resume_stalled_loads as resume
+
+    return resume()

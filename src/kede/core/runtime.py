@@ -29,6 +29,8 @@ PERIODIC = [
     Periodic("kede.delivery.ebook_tasks.remind_ebooks_due", 3600),
     Periodic("kede.delivery.ppv_tasks.purge_expired_purchases", 600),
     Periodic("kede.catalog.tasks.harvest_sources", 3600),
+    Periodic("kede.catalog.tasks.catch_up_index", 60),
+    Periodic("kede.catalog.tasks.resume_stalled_loads", 300),
 ]
 
 

@@ -108,6 +108,14 @@ class UploadForm(forms.Form):
             "change nothing."
         ),
     )
+    whole_catalogue = forms.BooleanField(
+        label=gettext_lazy("This file is our whole catalogue"),
+        required=False,
+        help_text=gettext_lazy(
+            "Titles of this source that the file no longer holds are withdrawn from the union "
+            "catalogue. Nothing is withdrawn if the file lacks most of them (a partial export)."
+        ),
+    )
 
     def __init__(self, *args, user, fixed: Source | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -183,7 +191,10 @@ def catalogue_upload(request: HttpRequest) -> HttpResponse:
         source = form.chosen_source(request.user)
         try:
             run = catalog_services.catalogue_upload(
-                source=source, upload=form.cleaned_data["file"], actor=request.user
+                source=source,
+                upload=form.cleaned_data["file"],
+                actor=request.user,
+                replace=form.cleaned_data["whole_catalogue"],
             )
         except ValidationError as exc:
             form.add_error("file", exc)

@@ -40,6 +40,7 @@ class IngestReport:
     max_listed: int = 1000
     outcomes: Counter[str] = field(default_factory=Counter)
     categories: Counter[str] = field(default_factory=Counter)
+    rejected_categories: Counter[str] = field(default_factory=Counter)
     formats: Counter[str] = field(default_factory=Counter)
     warnings: int = 0
     warning_samples: list[str] = field(default_factory=list)
@@ -81,6 +82,7 @@ class IngestReport:
     def add_rejected(self, rejection: Rejection) -> None:
         self.outcomes[REJECTED] += 1
         self.categories[rejection.category] += 1
+        self.rejected_categories[rejection.category] += 1
         if len(self.rejected) < self.max_listed:
             self.rejected.append(rejection)
 
@@ -94,6 +96,7 @@ class IngestReport:
     def merge(self, other: IngestReport) -> None:
         self.outcomes.update(other.outcomes)
         self.categories.update(other.categories)
+        self.rejected_categories.update(other.rejected_categories)
         self.formats.update(other.formats)
         self.warnings += other.warnings
         self.holdings += other.holdings
@@ -108,6 +111,7 @@ class IngestReport:
             "read": self.read,
             "outcomes": dict(self.outcomes),
             "categories": dict(self.categories),
+            "rejected_categories": dict(self.rejected_categories),
             "formats": dict(self.formats),
             "holdings": self.holdings,
             "copies": self.copies,

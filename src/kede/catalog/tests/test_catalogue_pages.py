@@ -110,6 +110,36 @@ def test_staff_upload_a_file_follow_its_load_and_read_its_report(client, network
     assert reverse("portal:catalogue-run", args=[run.id]) in source_page.content.decode()
 
 
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection
+def test_a_whole_catalogue_upload_withdraws_the_titles_the_library_no_longer_has(client, network):
+    # given USST's catalogue of four titles, loaded from the page
+    login(client, network.staff["USST"])
+    records = real_records(4)
+    client.post(
+        reverse("portal:catalogue-upload"),
+        {
+            "source": f"new:{network['USST'].id}",
+            "file": SimpleUploadedFile("a.mrc", as_file(records)),
+        },
+    )
+    run_pending_tasks()
+    source = IngestRun.objects.get().source
+    # when they send it again, one title fewer, marked as their whole catalogue
+    response = client.post(
+        reverse("portal:catalogue-upload"),
+        {
+            "source": str(source.id),
+            "file": SimpleUploadedFile("b.mrc", as_file(records[:3])),
+            "whole_catalogue": "on",
+        },
+    )
+    run_pending_tasks()
+    # then the title they no longer have is gone, and the load's page says so
+    assert Holding.objects.filter(institution__code="USST", record__source=source).count() == 3
+    text = client.get(response["Location"]).content.decode()
+    assert "The file was the whole catalogue: 1 title it no longer holds was withdrawn." in text
+
+
 def test_the_rejected_records_are_listed_a_page_at_a_time(client, network):
     source = services.source_add(institution=network["SCU"], name="SCU export")
     run = services.catalogue_load(

@@ -3,7 +3,10 @@
 kede catalog add-source CODE --name NAME [--oai URL --prefix marc21 --set S]...
     [--mapping PRESET|FILE.json]
 kede catalog sources [--json]
-kede catalog load FILE... --source ID | --institution CODE
+kede catalog ingest FILE... --institution CODE | --source ID [--whole-catalogue [--force]] [--json]
+    (also `kede catalog load`)
+kede catalog search QUERY [--held-by CODE] [--region R] [--format F] [--year-from Y] ... [--json]
+kede catalog stats [--json]
 kede catalog harvest [--source ID]
 kede catalog report RUN_ID [--json]
 kede catalog reindex
@@ -14,15 +17,16 @@ kede catalog load-marc FILE... --institution CODE      (the foundation's simple 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kede.catalog import indexing, services
+from kede.catalog import indexing, selectors, services
 from kede.catalog.ingest import PRESETS
 from kede.catalog.ingest.scope import PRESETS as SCOPE_PRESETS
-from kede.catalog.models import IngestRun, IngestStatus, Source, SourceKind
+from kede.catalog.models import Holding, IngestRun, IngestStatus, Source, SourceKind
 from kede.consortium.models import Consortium, Institution
 
 
@@ -98,6 +102,63 @@ def run_json(run: IngestRun) -> dict:
     }
 
 
+def ingest_totals(runs: list[IngestRun]) -> dict:
+    """One load's (or several files') totals, as `catalog ingest --json` prints them: records
+    read, stored, rejected (by reason), withdrawn, and what became of the works."""
+    rejected: dict[str, int] = {}
+    read = stored = 0
+    for run in runs:
+        report = run.report or {}
+        read += report.get("read", 0)
+        outcomes = report.get("outcomes", {})
+        stored += outcomes.get("accepted", 0)
+        for reason, count in report.get("rejected_categories", {}).items():
+            rejected[reason] = rejected.get(reason, 0) + count
+    return {
+        "read": read,
+        "stored": stored,
+        "rejected": rejected,
+        **{name: sum(getattr(r, name) for r in runs) for name in services.RUN_COUNTS},
+        "runs": [run_json(run) | {"report": None} for run in runs],
+    }
+
+
+def _holders_of(work_ids: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    rows = (
+        Holding.objects.filter(work_id__in=work_ids, institution__is_active=True)
+        .values_list("work_id", "institution__code")
+        .distinct()
+        .order_by("institution__code")
+    )
+    for work_id, code in rows:
+        found.setdefault(work_id, []).append(code)
+    return found
+
+
+class _Progress:
+    """Records read so far, on one rewritten line of a terminal (nothing when not a terminal
+    or when the output is JSON)."""
+
+    def __init__(self, out, name: str, *, enabled: bool) -> None:
+        self.out, self.name = out, name
+        self.enabled = enabled and out.isatty()
+        self.started = time.monotonic()
+        self.shown = False
+
+    def update(self, read: int) -> None:
+        if not self.enabled:
+            return
+        rate = read / max(time.monotonic() - self.started, 1e-6)
+        self.out.write(f"\r{self.name}: {read:,} records read ({rate:,.0f}/s)", ending="")
+        self.out.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.out.write("")
+
+
 class Command(BaseCommand):
     help = "The union catalogue: sources, loads, harvests, reports, the index and the scope."
 
@@ -121,12 +182,45 @@ class Command(BaseCommand):
         sources = sub.add_parser("sources", help="List catalogue sources.")
         sources.add_argument("--json", action="store_true")
 
-        load = sub.add_parser("load", help="Load files (MARC21, MARCXML, MARC-in-JSON, CSV).")
+        load = sub.add_parser(
+            "ingest",
+            aliases=["load"],
+            help="Load files (MARC21 in UTF-8 or MARC-8, MARCXML, MARC-in-JSON, CSV; gzipped).",
+        )
         load.add_argument("paths", nargs="+", type=Path)
         to = load.add_mutually_exclusive_group(required=True)
         to.add_argument("--source", type=int, help="Source id.")
         to.add_argument("--institution", help="Institution code (its default upload source).")
         load.add_argument("--show", type=int, default=50, help="Rejected records to list.")
+        load.add_argument(
+            "--whole-catalogue",
+            action="store_true",
+            help="The files are the source's whole catalogue: withdraw its records they lack.",
+        )
+        load.add_argument(
+            "--force",
+            action="store_true",
+            help="With --whole-catalogue: withdraw even when most of the source's records go.",
+        )
+        load.add_argument(
+            "--json", action="store_true", help="Print one JSON object with the totals."
+        )
+
+        search = sub.add_parser("search", help="Search the union catalogue.")
+        search.add_argument("query")
+        search.add_argument("--held-by", action="append", default=[], metavar="CODE")
+        search.add_argument("--region", action="append", default=[], metavar="CODE")
+        search.add_argument("--format", action="append", default=[], dest="formats")
+        search.add_argument("--language", action="append", default=[], dest="languages")
+        search.add_argument("--year-from", type=int)
+        search.add_argument("--year-to", type=int)
+        search.add_argument("--sort", default="relevance", choices=["relevance", "year"])
+        search.add_argument("--limit", type=int, default=20)
+        search.add_argument("--page", type=int, default=1)
+        search.add_argument("--json", action="store_true")
+
+        stats = sub.add_parser("stats", help="What the union catalogue holds.")
+        stats.add_argument("--json", action="store_true")
 
         harvest = sub.add_parser("harvest", help="Harvest OAI-PMH sources.")
         harvest.add_argument("--source", type=int, help="Source id (default: every active one).")
@@ -151,7 +245,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts) -> None:
         try:
-            getattr(self, "_" + opts["action"].replace("-", "_"))(opts)
+            action = {"load": "ingest"}.get(opts["action"], opts["action"])
+            getattr(self, "_" + action.replace("-", "_"))(opts)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
 
@@ -209,31 +304,123 @@ class Command(BaseCommand):
 
     # ---- loads ------------------------------------------------------------------------------
 
-    def _load(self, opts: dict) -> None:
+    def _ingest(self, opts: dict) -> None:
         if opts["source"] is not None:
             source = _source(opts["source"])
         else:
             source = services.default_source(_institution(opts["institution"]))
-        failed = []
+        if opts["force"] and not opts["whole_catalogue"]:
+            raise CommandError("--force only goes with --whole-catalogue")
+        runs: list[IngestRun] = []
+        failed: list[str] = []
         with indexing.deferred():  # one search-index commit for all the files
-            self._load_files(source, opts, failed)
+            self._load_files(source, opts, runs, failed)
+        if opts["json"]:
+            self.stdout.write(json.dumps(ingest_totals(runs), ensure_ascii=False, indent=2))
         if failed:
             raise CommandError(f"not loaded: {', '.join(failed)}")
 
-    def _load_files(self, source: Source, opts: dict, failed: list[str]) -> None:
-        for path in opts["paths"]:
+    def _load_files(
+        self, source: Source, opts: dict, runs: list[IngestRun], failed: list[str]
+    ) -> None:
+        paths = opts["paths"]
+        if opts["whole_catalogue"] and len(paths) > 1:
+            raise CommandError(
+                "--whole-catalogue takes one file (join a catalogue sent in parts first)"
+            )
+        for path in paths:
             try:
                 handle = path.open("rb")
             except OSError as exc:
                 self.stderr.write(f"{path}: {exc.strerror or exc}")
                 failed.append(str(path))
                 continue
+            bar = _Progress(self.stderr, path.name, enabled=not opts["json"])
             with handle:
-                run = services.catalogue_load(source=source, data=handle, file_name=path.name)
-            for line in run_lines(run, rejected=opts["show"]):
-                self.stdout.write(line)
+                run = services.catalogue_load(
+                    source=source,
+                    data=handle,
+                    file_name=path.name,
+                    replace=opts["whole_catalogue"],
+                    force=opts["force"],
+                    progress=bar.update,
+                )
+            bar.done()
+            runs.append(run)
+            if not opts["json"]:
+                for line in run_lines(run, rejected=opts["show"]):
+                    self.stdout.write(line)
             if run.status != IngestStatus.DONE:
                 failed.append(str(path))
+
+    # ---- search and figures -----------------------------------------------------------------
+
+    def _search(self, opts: dict) -> None:
+        from kede.catalog.search import QueryError
+
+        try:
+            page = selectors.works_search(
+                opts["query"],
+                page=opts["page"],
+                per_page=max(1, min(opts["limit"], 100)),
+                held_by=tuple(c.upper() for c in opts["held_by"]),
+                regions=tuple(opts["region"]),
+                formats=tuple(opts["formats"]),
+                languages=tuple(opts["languages"]),
+                year_from=opts["year_from"],
+                year_to=opts["year_to"],
+                sort=opts["sort"],
+            )
+        except QueryError as exc:
+            raise CommandError(str(exc)) from None
+        holders = _holders_of([w.id for w in page.works])
+        hits = [
+            {
+                "id": w.id,
+                "title": w.title,
+                "author": w.author,
+                "year": w.year,
+                "format": w.format,
+                "language": w.language,
+                "isbn": w.isbn,
+                "issn": w.issn,
+                "holders": holders.get(w.id, []),
+            }
+            for w in page.works
+        ]
+        if opts["json"]:
+            result = {"query": opts["query"], "total": page.total, "page": page.number}
+            result |= {"problems": list(page.problems), "hits": hits}
+            self.stdout.write(json.dumps(result, ensure_ascii=False, indent=2))
+            return
+        for problem in page.problems:
+            self.stderr.write(problem)
+        self.stdout.write(f"{page.total} works")
+        for hit in hits:
+            self.stdout.write(
+                f"{hit['id']}\t{hit['year'] or '-'}\t{hit['title']}"
+                + (f" / {hit['author']}" if hit["author"] else "")
+                + f"\t{', '.join(hit['holders']) or '(no holder)'}"
+            )
+
+    def _stats(self, opts: dict) -> None:
+        figures = selectors.catalogue_stats()
+        if opts["json"]:
+            self.stdout.write(json.dumps(figures, ensure_ascii=False, indent=2))
+            return
+        self.stdout.write(
+            f"{figures['works']} works from {figures['records']} records of "
+            f"{figures['sources']} sources; {figures['holdings']} holdings at "
+            f"{figures['holding_institutions']} institutions; {figures['shared_works']} works "
+            f"held by two or more"
+        )
+        for name in ("formats", "languages"):
+            top = ", ".join(f"{k} {v}" for k, v in list(figures[name].items())[:12])
+            self.stdout.write(f"{name}: {top}")
+        for code, counts in figures["institutions"].items():
+            self.stdout.write(f"{code}\t{counts['records']} records\t{counts['holdings']} holdings")
+        if figures["index_backlog"]:
+            self.stdout.write(f"search index: {figures['index_backlog']} works still to write")
 
     def _harvest(self, opts: dict) -> None:
         if opts["source"] is not None:

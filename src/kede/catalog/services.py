@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -305,55 +306,66 @@ def _store_batch(
     harvest_ids: dict[int, str] | None = None,
 ) -> merging.Changes:
     """Store one batch of outcomes in one transaction. `harvest_ids` gives the OAI-PMH
-    identifier of harvested records, by position."""
+    identifier of harvested records, by position.
+
+    Records whose local id comes once in the batch (nearly all) are stored together
+    (`works.records_store`); a local id sent twice, or deleted in the same batch, is taken
+    one outcome at a time in the file's order, so the last word wins."""
     changes = merging.Changes()
     harvest_ids = harvest_ids or {}
-    prepared = []
-    wanted: dict[str, dict] = {}
+    sent = Counter(o.local_id[:100] for o in outcomes)
+    deleted = {o.local_id[:100] for o in outcomes if o.status == "deleted"}
+    together: list[merging.Incoming] = []
+    one_by_one: list[tuple[Outcome, merging.Incoming | None]] = []
     for outcome in outcomes:
+        local_id = outcome.local_id[:100]
         if outcome.status == "deleted":
-            prepared.append((outcome, None))
+            one_by_one.append((outcome, None))
             continue
-        marc = getattr(outcome, "record", None)
-        values = {
-            "mine": _match_record(outcome),
-            "display": _display(outcome.bib),
-            "quality": _quality(marc),
-            "harvest_id": harvest_ids.get(outcome.position, ""),
-        }
-        prepared.append((outcome, values))
-        wanted.setdefault(
-            outcome.local_id[:100],
-            {
-                "match": merging.match_to_json(values["mine"]),
-                "display": values["display"],
-                "quality": values["quality"],
-                "harvest_id": values["harvest_id"][:300],
-            },
+        item = merging.Incoming(
+            local_id=local_id,
+            mine=_match_record(outcome),
+            display=_display(outcome.bib),
+            quality=_quality(getattr(outcome, "record", None)),
+            harvest_id=harvest_ids.get(outcome.position, ""),
         )
+        if sent[local_id] == 1 and local_id not in deleted:
+            together.append(item)
+        else:
+            one_by_one.append((outcome, item))
     with transaction.atomic():
-        records, fresh = merging.records_prepare(source, wanted) if wanted else ({}, set())
-        pending: dict[tuple[int, str], dict] = {}
-        for outcome, values in prepared:
+        records = merging.records_store(source, together, changes)
+        wanted = {i.local_id: i.values() for _o, i in one_by_one if i is not None}
+        found, fresh = merging.records_prepare(source, wanted) if wanted else ({}, set())
+        for outcome, item in one_by_one:
             local_id = outcome.local_id[:100]
-            if values is None:
+            if item is None:
+                found.pop(local_id, None)
                 records.pop(local_id, None)
                 merging.record_remove(source=source, local_id=outcome.local_id, changes=changes)
                 continue
-            stored = merging.record_store(
+            found[local_id] = merging.record_store(
                 source=source,
                 local_id=local_id,
+                mine=item.mine,
+                display=item.display,
+                quality=item.quality,
+                harvest_id=item.harvest_id,
                 changes=changes,
-                record=records.get(local_id),
+                record=found.get(local_id),
                 created=local_id in fresh,
-                **values,
             )
             fresh.discard(local_id)
-            records[local_id] = stored
+        records.update(found)
+        pending: dict[tuple[int, str], dict] = {}
+        for outcome in outcomes:
+            local_id = outcome.local_id[:100]
+            if outcome.status == "deleted" or local_id not in records:
+                continue
             marc = getattr(outcome, "record", None)
             for institution in holders(outcome) if holders else [source.institution]:
                 pending[(institution.id, local_id)] = _holding_values(
-                    stored, outcome.holdings, marc
+                    records[local_id], outcome.holdings, marc
                 )
         _store_holdings(pending)
         merging.works_refresh(changes.touched - changes.removed)

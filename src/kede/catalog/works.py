@@ -1,4 +1,4 @@
-"""Members' records merged into works, in the database, one record at a time.
+"""Members' records merged into works, in the database.
 
 The pure matcher (`kede.catalog.dedup`) decides whether two records describe the same
 publication; this module keeps the result true as records arrive, change and go:
@@ -18,9 +18,13 @@ transaction; the ingest service batches records into transactions.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from django.db import connection, models
+from django.utils import timezone
 
 from kede.catalog.dedup import MatchRecord, blocking_keys, cluster, match
 from kede.catalog.models import CatalogRecord, Holding, MatchKey, Source, Work
@@ -260,6 +264,202 @@ def record_store(
     return record
 
 
+@dataclass
+class Incoming:
+    """A member's record as a load hands it over: its id, what matching needs, what the work
+    shows from it, how good a display record it is, the OAI-PMH identifier it came under."""
+
+    local_id: str
+    mine: MatchRecord
+    display: dict
+    quality: int
+    harvest_id: str = ""
+
+    def values(self) -> dict:
+        return {
+            "match": match_to_json(self.mine),
+            "display": self.display,
+            "quality": self.quality,
+            "harvest_id": self.harvest_id[:300],
+        }
+
+
+def _as_stored(values: dict) -> dict:
+    """Values as they read back from the database's JSON (tuples become lists)."""
+    return json.loads(json.dumps(values))
+
+
+def records_store(
+    source: Source, items: list[Incoming], changes: Changes
+) -> dict[str, CatalogRecord]:
+    """Store many records of one source at once (each local id once): the new ones placed
+    into works together, in a few statements for the whole batch (`_place_new`); records
+    received again unchanged left as they are; changed ones one by one (`record_store`: they
+    may leave their work, split it or merge two). Returns the rows by local id."""
+    wanted = {item.local_id: item.values() for item in items}
+    records, fresh = records_prepare(source, wanted) if wanted else ({}, set())
+    for item in items:
+        if item.local_id in fresh:
+            continue
+        record = records[item.local_id]
+        stored = _as_stored(wanted[item.local_id])
+        if (
+            record.work_id
+            and record.match == stored["match"]
+            and record.display == stored["display"]
+            and record.quality == item.quality
+            and (not item.harvest_id or record.harvest_id == stored["harvest_id"])
+        ):
+            changes.records_updated += 1  # received again, nothing to do
+            continue
+        records[item.local_id] = record_store(
+            source=source,
+            local_id=item.local_id,
+            mine=item.mine,
+            display=item.display,
+            quality=item.quality,
+            harvest_id=item.harvest_id,
+            changes=changes,
+            record=record,
+            created=False,
+        )
+    _place_new(source, [(records[i.local_id], i) for i in items if i.local_id in fresh], changes)
+    return records
+
+
+_CHUNK = 500  # values per IN (…): far below every database's limit on parameters
+
+
+def _update_many(model: type[models.Model], names: list[str], objs: list) -> None:
+    """`UPDATE … SET these columns WHERE id = …` for many rows, one statement executed with
+    many parameter sets: far cheaper than Django's `bulk_update`, which builds a CASE
+    expression per row and column."""
+    if not objs:
+        return
+    meta = model._meta
+    fields = [meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    sets = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    # Names from the model, every value a parameter.
+    sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    rows = [
+        [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] + [obj.pk]
+        for obj in objs
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _candidates_by_key(
+    source_id: int, keys: set[str]
+) -> tuple[dict[str, list[int]], dict[int, CatalogRecord]]:
+    """For many records' keys at once: other sources' records in each usable block (the
+    identifier blocks always, a title block only while it holds at most MAX_BLOCK records),
+    and those records."""
+    ordered = sorted(keys)
+    sizes: dict[str, int] = {}
+    for chunk in _chunks(ordered):
+        sizes.update(
+            MatchKey.objects.filter(key__in=chunk)
+            .values_list("key")
+            .annotate(n=models.Count("id"))
+            .order_by()
+        )
+    usable = [k for k in ordered if _is_id_key(k) or sizes.get(k, 0) <= MAX_BLOCK]
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for chunk in _chunks(usable):
+        rows = (
+            MatchKey.objects.filter(key__in=chunk)
+            .exclude(record__source_id=source_id)
+            .values_list("key", "record_id")
+        )
+        for key, record_id in rows:
+            by_key[key].append(record_id)
+    ids = sorted({i for found in by_key.values() for i in found})
+    records: dict[int, CatalogRecord] = {}
+    for chunk in _chunks(ids):
+        records.update(
+            (r.id, r)
+            for r in CatalogRecord.objects.filter(id__in=chunk).only(
+                "id", "source_id", "work_id", "match"
+            )
+        )
+    return by_key, records
+
+
+def _place_new(
+    source: Source, pairs: list[tuple[CatalogRecord, Incoming]], changes: Changes
+) -> None:
+    """Records just created (by `records_prepare`) put into works as `record_store` would,
+    for the whole batch at once: their keys in one statement, the other sources' records
+    sharing them in a few, the comparisons in memory, the new works in one statement and the
+    records' works in one more. Records of this source never match each other (a library
+    does not catalogue one edition twice), so the order within the batch does not matter."""
+    if not pairs:
+        return
+    mine_of: dict[int, MatchRecord] = {}
+    keys_of: dict[int, set[str]] = {}
+    for record, item in pairs:
+        mine = dataclasses.replace(item.mine, id=record.id, source=str(source.id))
+        mine_of[record.id] = mine
+        keys_of[record.id] = {k[:120] for k in blocking_keys(mine)}
+    MatchKey.objects.bulk_create(
+        [MatchKey(key=k, record_id=rid) for rid, keys in keys_of.items() for k in keys],
+        batch_size=2000,
+    )
+    by_key, others = _candidates_by_key(source.id, set().union(*keys_of.values()))
+    moved: dict[int, int] = {}  # work merged away → the work it went into
+
+    def current(work_id: int) -> int:
+        while work_id in moved:
+            work_id = moved[work_id]
+        return work_id
+
+    target_of: dict[int, int] = {}
+    homeless: list[CatalogRecord] = []
+    for record, _item in pairs:
+        found = sorted({i for k in keys_of[record.id] for i in by_key.get(k, ())})
+        best: dict[int, tuple[float, int]] = {}
+        for other_id in found[: MAX_BLOCK * 4]:
+            other = others[other_id]
+            decision = match(mine_of[record.id], match_from_json(other.id, other.match))
+            if decision.same and decision.score > best.get(other.source_id, (-1.0, 0))[0]:
+                best[other.source_id] = (decision.score, other.work_id)
+        works = sorted({current(w) for _score, w in best.values() if w})
+        if not works:
+            homeless.append(record)
+            continue
+        target_of[record.id] = works[0]
+        if works[1:]:
+            _merge(works[0], works[1:], changes)
+            moved.update((w, works[0]) for w in works[1:])
+    made = Work.objects.bulk_create(
+        [_work_from(record.display, mine_of[record.id]) for record in homeless], batch_size=1000
+    )
+    for record, work in zip(homeless, made, strict=True):
+        target_of[record.id] = work.id
+    changes.works_created += len(made)
+    placed = []
+    for record, _item in pairs:
+        record.work_id = current(target_of[record.id])
+        placed.append(record)
+        changes.touched.add(record.work_id)
+    _update_many(CatalogRecord, ["work"], placed)
+    changes.records_added += len(pairs)
+
+
+def _work_from(display: dict, mine: MatchRecord) -> Work:
+    """A new work shown from its one record, as `works_refresh` would show it."""
+    work = Work(**{name: str(display.get(name) or "")[: _LIMITS[name]] for name in _SHOWN})
+    work.search_text = _search_text(work, {*mine.isbns, *mine.issns})
+    return work
+
+
 def record_remove(*, source: Source, local_id: str, changes: Changes) -> bool:
     """The member deleted the record: its holding goes, and its work if nothing is left."""
     record = CatalogRecord.objects.filter(source=source, local_id=local_id).first()
@@ -294,6 +494,8 @@ def works_refresh(work_ids: Iterable[int]) -> None:
         if work_id not in best or rank < best[work_id][0]:
             best[work_id] = (rank, display)
         numbers[work_id].update([*found.get("isbns", ()), *found.get("issns", ())])
+    changed = []
+    now = timezone.now()
     for work in Work.objects.filter(id__in=list(best)):
         shown = best[work.id][1]
         before = [getattr(work, name) for name in _FIELDS]
@@ -301,7 +503,9 @@ def works_refresh(work_ids: Iterable[int]) -> None:
             setattr(work, name, str(shown.get(name) or "")[: _LIMITS[name]])
         work.search_text = _search_text(work, numbers[work.id])
         if [getattr(work, name) for name in _FIELDS] != before:  # unchanged: no write
-            work.save(update_fields=[*_FIELDS, "updated_at"])
+            work.updated_at = now
+            changed.append(work)
+    _update_many(Work, [*_FIELDS, "updated_at"], changed)
 
 
 def _search_text(work: Work, numbers: set[str] | None = None) -> str:

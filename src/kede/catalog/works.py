@@ -58,9 +58,8 @@ class Changes:
 
 
 def match_to_json(record: MatchRecord) -> dict:
-    data = dataclasses.asdict(record)
-    data.pop("id", None)
-    return data
+    # Its fields are strings, numbers and tuples of strings: no deep copy needed.
+    return {name: getattr(record, name) for name in _MATCH_ORDER}
 
 
 def match_from_json(record_id: int, data: dict) -> MatchRecord:
@@ -72,7 +71,8 @@ def match_from_json(record_id: int, data: dict) -> MatchRecord:
     return MatchRecord(id=record_id, **values)
 
 
-_MATCH_FIELDS = {f.name for f in dataclasses.fields(MatchRecord)} - {"id"}
+_MATCH_ORDER = tuple(f.name for f in dataclasses.fields(MatchRecord) if f.name != "id")
+_MATCH_FIELDS = set(_MATCH_ORDER)
 
 
 def _is_id_key(key: str) -> bool:
@@ -355,6 +355,19 @@ def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
         yield values[start : start + size]
 
 
+def _insert_keys(rows: list[tuple[str, int]]) -> None:
+    """Many (key, record id) rows in one statement executed with many parameter sets (the
+    ORM's bulk_create builds a model object and an SQL fragment per row)."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    meta = MatchKey._meta
+    key, record = meta.get_field("key").column, meta.get_field("record").column
+    sql = f"INSERT INTO {quote(meta.db_table)} ({quote(key)}, {quote(record)}) VALUES (%s, %s)"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 def _candidates_by_key(
     source_id: int, keys: set[str]
 ) -> tuple[dict[str, list[int]], dict[int, CatalogRecord]]:
@@ -408,10 +421,7 @@ def _place_new(
         mine = dataclasses.replace(item.mine, id=record.id, source=str(source.id))
         mine_of[record.id] = mine
         keys_of[record.id] = {k[:120] for k in blocking_keys(mine)}
-    MatchKey.objects.bulk_create(
-        [MatchKey(key=k, record_id=rid) for rid, keys in keys_of.items() for k in keys],
-        batch_size=2000,
-    )
+    _insert_keys([(k, rid) for rid, keys in keys_of.items() for k in sorted(keys)])
     by_key, others = _candidates_by_key(source.id, set().union(*keys_of.values()))
     moved: dict[int, int] = {}  # work merged away → the work it went into
 

@@ -138,6 +138,9 @@ def test_harvest_loads_an_oai_source(network, monkeypatch):
         # every active OAI source, when none is named
         again = kede_catalog("harvest")
         assert f"of source {source.id}: done" in again
+        # or every active OAI source of one member
+        assert f"of source {source.id}: done" in kede_catalog("harvest", "--institution", "scu")
+        assert kede_catalog("harvest", "--institution", "FDU") == "no active OAI-PMH source\n"
 
 
 def test_harvest_of_a_repository_that_is_not_there_fails(network, monkeypatch):

@@ -7,7 +7,7 @@ kede catalog ingest FILE... --institution CODE | --source ID [--whole-catalogue 
     (also `kede catalog load`)
 kede catalog search QUERY [--held-by CODE] [--region R] [--format F] [--year-from Y] ... [--json]
 kede catalog stats [--json]
-kede catalog harvest [--source ID]
+kede catalog harvest [--source ID | --institution CODE]
 kede catalog report RUN_ID [--json]
 kede catalog reindex
 kede catalog scope show | set FILE.json | preset NAME
@@ -223,7 +223,9 @@ class Command(BaseCommand):
         stats.add_argument("--json", action="store_true")
 
         harvest = sub.add_parser("harvest", help="Harvest OAI-PMH sources.")
-        harvest.add_argument("--source", type=int, help="Source id (default: every active one).")
+        which = harvest.add_mutually_exclusive_group()
+        which.add_argument("--source", type=int, help="Source id (default: every active one).")
+        which.add_argument("--institution", help="Every active OAI-PMH source of this member.")
 
         report = sub.add_parser("report", help="A load's report.")
         report.add_argument("run_id", type=int)
@@ -426,11 +428,10 @@ class Command(BaseCommand):
         if opts["source"] is not None:
             sources = [_source(opts["source"])]
         else:
-            sources = list(
-                Source.objects.filter(kind=SourceKind.OAI, is_active=True)
-                .select_related("institution")
-                .order_by("id")
-            )
+            active = Source.objects.filter(kind=SourceKind.OAI, is_active=True)
+            if opts["institution"]:
+                active = active.filter(institution=_institution(opts["institution"]))
+            sources = list(active.select_related("institution").order_by("id"))
             if not sources:
                 self.stdout.write("no active OAI-PMH source")
                 return

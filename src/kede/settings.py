@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks_db",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "kede.core",
     "kede.consortium",
     "kede.accounts",
@@ -63,7 +66,37 @@ INSTALLED_APPS = [
     "kede.routing",
     "kede.delivery",
     "kede.portal",
+    "kede.api",
 ]
+
+# The HTTP API (/api/v1/): JSON only; signed-in pages' session or a personal token
+# (`kede drf_create_token USERNAME`); requests per minute for anonymous and signed-in callers.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.get_str("KEDE_API_ANON_RATE", "120/min"),
+        "user": env.get_str("KEDE_API_USER_RATE", "1200/min"),
+    },
+    "EXCEPTION_HANDLER": "kede.api.views.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Kede API",
+    "DESCRIPTION": "Search the union catalogue, read works and the directory, and make and "
+    "follow interlibrary requests.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -94,6 +94,21 @@ def works_search(
     )
 
 
+def search_levels(user) -> list[tuple[str, dict]]:
+    """Own library, own region, everything: as search filters (CALIS shows each result at
+    such levels). A reader of a member library has all three; anyone else the last."""
+    from kede.accounts import selectors as people
+
+    levels: list[tuple[str, dict]] = []
+    membership = people.reader_membership(user) if user.is_authenticated else None
+    if membership is not None:
+        institution = membership.institution
+        levels.append(("library", {"held_by": (institution.code,)}))
+        levels.append(("region", {"regions": (institution.region.code,)}))
+    levels.append(("all", {}))
+    return levels
+
+
 def works_count(query: str, **filters: tuple[str, ...]) -> int:
     """How many works a search finds (for the result counts at each level)."""
     from kede.catalog.indexing import search_works

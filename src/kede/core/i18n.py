@@ -1,7 +1,9 @@
 """The interface language: Simplified Chinese unless the person chose otherwise.
 
-The browser's Accept-Language is not consulted: the consortium's pages are Chinese by default,
-and English is one click away (and remembered for the person, so their mail follows it).
+The browser's Accept-Language is not consulted for pages: the consortium's pages are Chinese by
+default, and English is one click away (and remembered for the person, so their mail follows
+it). The HTTP API (/api/) follows the caller's Accept-Language first: a script says what it
+reads.
 """
 
 from __future__ import annotations
@@ -11,12 +13,20 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 from django.utils.translation import check_for_language, get_supported_language_variant
+from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
 
+def _accepted(request: HttpRequest) -> list[str]:
+    header = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
+    return [code for code, _q in parse_accept_lang_header(header) if code != "*"]
+
+
 def chosen_language(request: HttpRequest) -> str:
     candidates = [request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)]
+    if request.path.startswith("/api/"):
+        candidates = [*_accepted(request), *candidates]
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         candidates.append(user.preferred_language)

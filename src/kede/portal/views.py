@@ -45,7 +45,7 @@ def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:300]
     if not query:
         return render(request, "portal/search.html", {"query": query})
-    levels = _search_levels(request.user)
+    levels = catalog.search_levels(request.user)
     level = request.GET.get("level", "all")
     scope = dict(levels).get(level, {})
     formats = tuple(request.GET.getlist("format"))[:5]
@@ -70,19 +70,6 @@ def search(request: HttpRequest) -> HttpResponse:
         {"query": query, "page": page, "level": level, "levels": counts,
          "formats": formats, "languages": languages},
     )  # fmt: skip
-
-
-def _search_levels(user) -> list[tuple[str, dict]]:
-    """Own library, own region, everything: as search filters (CALIS shows each result at
-    such levels)."""
-    levels: list[tuple[str, dict]] = []
-    membership = people.reader_membership(user) if user.is_authenticated else None
-    if membership is not None:
-        institution = membership.institution
-        levels.append(("library", {"held_by": (institution.code,)}))
-        levels.append(("region", {"regions": (institution.region.code,)}))
-    levels.append(("all", {}))
-    return levels
 
 
 def _level_labels(levels: list[tuple[str, dict]]) -> list[str]:

@@ -154,3 +154,45 @@ class RequestCreate(serializers.Serializer):
 
 class CancelBody(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, default="")
+
+
+class ArticleParams(serializers.Serializer):
+    q = serializers.CharField(max_length=300, help_text="Title or author words, a DOI, issn:…")
+    page = serializers.IntegerField(default=1, min_value=1, max_value=500)
+    page_size = serializers.IntegerField(default=20, min_value=1, max_value=100)
+
+
+class ArticleHolder(serializers.Serializer):
+    institution = serializers.CharField()
+    coverage = serializers.ChoiceField(
+        choices=["covered", "unknown"],
+        help_text="Whether its run of the journal includes the article's volume or year.",
+    )
+
+
+class ArticleSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    authors = serializers.ListField(child=serializers.CharField())
+    journal = serializers.CharField(source="journal_title")
+    journal_work = serializers.IntegerField(source="journal_id", allow_null=True)
+    issn_print = serializers.CharField()
+    issn_electronic = serializers.CharField()
+    doi = serializers.CharField()
+    volume = serializers.CharField()
+    issue = serializers.CharField()
+    pages = serializers.CharField()
+    year = serializers.IntegerField(allow_null=True)
+    language = serializers.CharField()
+
+
+class ArticleHit(ArticleSerializer):
+    holders = ArticleHolder(many=True)
+
+
+class ArticleResult(serializers.Serializer):
+    query = serializers.CharField()
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    hits = ArticleHit(many=True)

@@ -137,6 +137,25 @@ def _tuples(filters: dict) -> dict:
     return {k: v for k, v in filters.items() if v not in (None, ())}
 
 
+class ArticlesView(APIView):
+    """Journal articles, each with the member libraries whose run of its journal includes it."""
+
+    @extend_schema(parameters=[s.ArticleParams], responses=s.ArticleResult)
+    def get(self, request: ApiRequest) -> Response:
+        p = _params(request, s.ArticleParams)
+        try:
+            page = catalog.articles_search(p["q"], page=p["page"], per_page=p["page_size"])
+        except QueryError as exc:
+            raise exceptions.ValidationError({"q": str(exc)}) from None
+        hits = []
+        for hit in page.hits:
+            row = s.ArticleSerializer(hit.article).data
+            row["holders"] = [{"institution": c, "coverage": state} for c, state in hit.holders]
+            hits.append(row)
+        body = {"query": p["q"], "total": page.total, "page": page.number}
+        return Response(body | {"page_size": page.per_page, "hits": hits})
+
+
 class WorkView(APIView):
     """One work: how it is shown, and every member library that holds it, where."""
 

@@ -224,3 +224,40 @@ class ScopePolicy(models.Model):
     class Meta:
         verbose_name = _("catalogue scope")
         verbose_name_plural = _("catalogue scopes")
+
+
+class Article(models.Model):
+    """A journal article from article-level metadata (Crossref, JATS, PubMed, the CSV
+    template), attached to its journal's work when the union catalogue has it."""
+
+    journal = models.ForeignKey(
+        Work, on_delete=models.SET_NULL, null=True, blank=True, related_name="articles"
+    )
+    title = models.TextField(_("title"))
+    authors = models.JSONField(_("authors"), default=list, blank=True)
+    journal_title = models.CharField(_("journal"), max_length=500, blank=True)
+    issn_print = models.CharField(_("ISSN"), max_length=9, blank=True)
+    issn_electronic = models.CharField(_("e-ISSN"), max_length=9, blank=True)
+    doi = models.CharField(_("DOI"), max_length=200, blank=True, db_index=True)
+    volume = models.CharField(_("volume"), max_length=50, blank=True)
+    issue = models.CharField(_("issue"), max_length=50, blank=True)
+    pages = models.CharField(_("pages"), max_length=50, blank=True)
+    year = models.IntegerField(_("year"), null=True, blank=True)
+    published = models.CharField(max_length=10, blank=True)
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    abstract = models.TextField(_("abstract"), blank=True)
+    license_url = models.CharField(max_length=500, blank=True)
+    # What attaches it to its journal ("issn:…" or "journal:<title key>") and what a citation
+    # is matched on (the DOI, else ISSN + volume + first page, else title + year).
+    journal_key = models.CharField(max_length=300, blank=True, db_index=True)
+    citation_key = models.CharField(max_length=500, unique=True)
+    source = models.CharField(_("source"), max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("article")
+        verbose_name_plural = _("articles")
+
+    def __str__(self) -> str:
+        return self.title[:80]

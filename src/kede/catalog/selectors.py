@@ -231,3 +231,75 @@ def catalogue_stats() -> dict:
         "institutions": institutions,
         "index_backlog": IndexBacklog.objects.count(),
     }
+
+
+@dataclass
+class ArticleHit:
+    """An article found, with the member libraries holding its journal: those whose holdings
+    statement includes its volume or year first, then those whose statement cannot say;
+    holders whose statement excludes it are left out."""
+
+    article: object
+    title_html: str = ""
+    holders: list[tuple[str, str]] = field(default_factory=list)  # (code, "covered"|"unknown")
+
+
+@dataclass
+class ArticlePage:
+    query: str
+    hits: list[ArticleHit]
+    total: int
+    number: int
+    per_page: int
+    problems: tuple[str, ...] = ()
+
+    @property
+    def has_next(self) -> bool:
+        return self.number * self.per_page < self.total
+
+
+def articles_search(query: str, *, page: int = 1, per_page: int = 20) -> ArticlePage:
+    """Articles ranked for `query` (title and author words, the journal, a DOI or ISSN), each
+    with the holders of its journal that may supply it."""
+    from django.utils import timezone
+
+    from kede.catalog.article_index import search_articles
+    from kede.catalog.models import Article
+    from kede.routing.coverage import COVERED, NOT_COVERED, asked_from, holder_coverage
+
+    page = max(1, min(page, 500))
+    if not query.strip():
+        return ArticlePage(query=query, hits=[], total=0, number=1, per_page=per_page)
+    results = search_articles(query, limit=per_page, offset=(page - 1) * per_page)
+    ids = [hit.work_id for hit in results.hits]
+    found = {a.id: a for a in Article.objects.filter(id__in=ids).select_related("journal")}
+    statements: dict[int, dict[str, list]] = {}
+    journals = {a.journal_id for a in found.values() if a.journal_id}
+    for work_id, code, spans in (
+        Holding.objects.filter(work_id__in=journals, institution__is_active=True)
+        .values_list("work_id", "institution__code", "coverage")
+        .order_by("institution__code")
+    ):
+        statements.setdefault(work_id, {}).setdefault(code, []).append(spans)
+    today = timezone.localdate()
+    hits = []
+    for hit in results.hits:
+        article = found.get(hit.work_id)
+        if article is None:
+            continue
+        asked = asked_from(volume=article.volume, issue=article.issue, year=str(article.year or ""))
+        holders = []
+        for code, held in statements.get(article.journal_id, {}).items():
+            state = holder_coverage(held, asked, today).state if asked else "unknown"
+            if state != NOT_COVERED:
+                holders.append((code, state))
+        holders.sort(key=lambda h: (h[1] != COVERED, h[0]))
+        hits.append(ArticleHit(article=article, title_html=hit.title_html, holders=holders))
+    return ArticlePage(
+        query=query,
+        hits=hits,
+        total=results.total,
+        number=page,
+        per_page=per_page,
+        problems=results.problems,
+    )

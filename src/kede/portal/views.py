@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -45,6 +46,8 @@ def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:300]
     if not query:
         return render(request, "portal/search.html", {"query": query})
+    if request.GET.get("kind") == "articles":
+        return _search_articles(request, query)
     levels = catalog.search_levels(request.user)
     level = request.GET.get("level", "all")
     scope = dict(levels).get(level, {})
@@ -70,6 +73,31 @@ def search(request: HttpRequest) -> HttpResponse:
         {"query": query, "page": page, "level": level, "levels": counts,
          "formats": formats, "languages": languages},
     )  # fmt: skip
+
+
+def _search_articles(request: HttpRequest, query: str) -> HttpResponse:
+    """Journal articles, each with the libraries whose run of its journal includes it and a
+    link that opens the request form filled with its citation."""
+    number = request.GET.get("page", "1")
+    page = catalog.articles_search(
+        query, page=int(number) if number.isascii() and number.isdigit() else 1, per_page=PAGE_SIZE
+    )
+    for hit in page.hits:
+        a = hit.article
+        hit.request_query = urlencode(
+            {
+                "title": a.title[:1000],
+                "author": "; ".join(a.authors)[:500],
+                "container_title": a.journal_title,
+                "volume": a.volume,
+                "issue": a.issue,
+                "pages": a.pages,
+                "year": a.year or "",
+                "issn": a.issn_print or a.issn_electronic,
+                "doi": a.doi,
+            }
+        )
+    return render(request, "portal/search_articles.html", {"query": query, "page": page})
 
 
 def _level_labels(levels: list[tuple[str, dict]]) -> list[str]:
@@ -122,7 +150,8 @@ def request_new(request: HttpRequest) -> HttpResponse:
         return render(request, "portal/not_reader.html", status=403)
     work_id = request.GET.get("work") or request.POST.get("work") or ""
     work = catalog.works_by_ids([int(work_id)]).first() if _ASCII_ID.fullmatch(work_id) else None
-    form = CitationForm(request.POST or None, initial=_initial_citation(work))
+    given = {k: v[:1000] for k, v in request.GET.items() if k in CitationForm.base_fields}
+    form = CitationForm(request.POST or None, initial=_initial_citation(work) | given)
     service_form = ServiceForm(request.POST or None)
     duplicates: list[Request] = []
     if request.method == "POST" and form.is_valid() and service_form.is_valid():

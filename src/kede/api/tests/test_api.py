@@ -256,6 +256,7 @@ def test_the_openapi_schema_is_valid_and_describes_every_endpoint(api, network):
     paths = set(schema["paths"])
     assert {
         "/api/v1/search",
+        "/api/v1/articles",
         "/api/v1/works/{work_id}",
         "/api/v1/institutions",
         "/api/v1/requests",

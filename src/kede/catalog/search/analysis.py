@@ -35,7 +35,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from kede.catalog.normalise import fold_text, lccn_normalise, oclc_number
-from kede.core.identifiers import normalise_isbn, normalise_issn
+from kede.core.identifiers import normalise_doi, normalise_isbn, normalise_issn
 
 MAX_TOKEN_CHARS = 64  # longer tokens are cut; both sides cut them the same way
 MAX_FIELD_TOKENS = 2000  # per field of a document; PostgreSQL positions stop at 16383
@@ -176,7 +176,7 @@ def query_tokens(text: str) -> list[Token]:
 
 # --- identifiers -----------------------------------------------------------------------------
 
-ID_SCHEMES = ("isbn", "issn", "lccn", "oclc")
+ID_SCHEMES = ("isbn", "issn", "lccn", "oclc", "doi")
 _ISBN_LIKE = re.compile(r"^(?:97[89][\s-]?)?[0-9][0-9\s-]{7,14}[0-9Xx]$")
 _ISSN_LIKE = re.compile(r"^[0-9]{4}-[0-9]{3}[0-9Xx]$")
 
@@ -197,6 +197,9 @@ def identifier_key(scheme: str, raw: str) -> str | None:
     elif scheme == "oclc":
         digits = raw.strip()
         value = str(int(digits)) if digits.isdigit() and int(digits) > 0 else oclc_number(raw)
+    elif scheme == "doi":  # DOIs are case-insensitive
+        doi = normalise_doi(raw)
+        value = doi.lower() if doi else None
     else:
         return None
     return f"{scheme}:{value}" if value else None
@@ -242,6 +245,7 @@ _FIELD_NAMES = {
     "issn": "issn",
     "lccn": "lccn",
     "oclc": "oclc",
+    "doi": "doi",
 }
 _OPEN_QUOTES = {'"': '"', "“": "”", "„": "“", "「": "」", "『": "』", "«": "»"}
 _ANY_QUOTE = set(_OPEN_QUOTES) | set(_OPEN_QUOTES.values())
@@ -403,6 +407,8 @@ def _bare_identifier(chunk: str) -> str | None:
             return key
     if _ISSN_LIKE.match(chunk):
         return identifier_key("issn", chunk)
+    if chunk.startswith(("10.", "doi:", "https://doi.org/")) and "/" in chunk:
+        return identifier_key("doi", chunk)
     return None
 
 

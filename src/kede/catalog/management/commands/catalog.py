@@ -7,6 +7,7 @@ kede catalog ingest FILE... --institution CODE | --source ID [--whole-catalogue 
     (also `kede catalog load`)
 kede catalog search QUERY [--held-by CODE] [--region R] [--format F] [--year-from Y] ... [--json]
 kede catalog stats [--json]
+kede catalog articles load FILE... [--json] | attach | reindex | search QUERY [--json]
 kede catalog harvest [--source ID | --institution CODE]
 kede catalog report RUN_ID [--json]
 kede catalog reindex
@@ -221,6 +222,20 @@ class Command(BaseCommand):
 
         stats = sub.add_parser("stats", help="What the union catalogue holds.")
         stats.add_argument("--json", action="store_true")
+
+        articles = sub.add_parser(
+            "articles", help="Journal articles (Crossref, JATS, PubMed, CSV)."
+        )
+        article_sub = articles.add_subparsers(dest="article_action", required=True)
+        article_load = article_sub.add_parser("load", help="Load article metadata files.")
+        article_load.add_argument("paths", nargs="+", type=Path)
+        article_load.add_argument("--json", action="store_true")
+        article_sub.add_parser("attach", help="Attach articles to journals that arrived since.")
+        article_sub.add_parser("reindex", help="Rebuild the article search index.")
+        article_search = article_sub.add_parser("search", help="Search the articles.")
+        article_search.add_argument("query")
+        article_search.add_argument("--limit", type=int, default=20)
+        article_search.add_argument("--json", action="store_true")
 
         harvest = sub.add_parser("harvest", help="Harvest OAI-PMH sources.")
         which = harvest.add_mutually_exclusive_group()
@@ -463,6 +478,82 @@ class Command(BaseCommand):
         from kede.catalog.indexing import rebuild
 
         self.stdout.write(f"indexed {rebuild()} works")
+
+    # ---- articles ---------------------------------------------------------------------------
+
+    def _articles(self, opts: dict) -> None:
+        from kede.catalog import article_index, article_services
+
+        action = opts["article_action"]
+        if action == "attach":
+            self.stdout.write(f"attached {article_services.articles_attach()} articles")
+        elif action == "reindex":
+            self.stdout.write(f"indexed {article_index.rebuild()} articles")
+        elif action == "search":
+            self._article_search(opts)
+        else:
+            self._article_load(opts)
+
+    def _article_load(self, opts: dict) -> None:
+        from kede.catalog import article_services
+
+        reports, failed = [], []
+        for path in opts["paths"]:
+            if not path.is_file():
+                self.stderr.write(f"{path}: no such file")
+                failed.append(str(path))
+                continue
+            report = article_services.articles_load(path=path)
+            reports.append({"file": path.name, **report.as_dict()})
+            if not opts["json"]:
+                self.stdout.write(
+                    f"{path.name}: read {report.read}, new {report.stored}, updated "
+                    f"{report.updated}, attached to their journal {report.attached}, "
+                    f"rejected {len(report.rejected)}"
+                )
+                for _name, position, reason in report.rejected[:50]:
+                    self.stdout.write(f"rejected #{position}: {reason}")
+        if opts["json"]:
+            self.stdout.write(json.dumps(reports, ensure_ascii=False, indent=2))
+        if failed:
+            raise CommandError(f"not loaded: {', '.join(failed)}")
+
+    def _article_search(self, opts: dict) -> None:
+        from kede.catalog.search import QueryError
+
+        try:
+            page = selectors.articles_search(
+                opts["query"], per_page=max(1, min(opts["limit"], 100))
+            )
+        except QueryError as exc:
+            raise CommandError(str(exc)) from None
+        hits = [
+            {
+                "id": hit.article.id,
+                "title": hit.article.title,
+                "authors": hit.article.authors,
+                "journal": hit.article.journal_title,
+                "journal_work": hit.article.journal_id,
+                "year": hit.article.year,
+                "volume": hit.article.volume,
+                "issue": hit.article.issue,
+                "pages": hit.article.pages,
+                "doi": hit.article.doi,
+                "holders": [{"code": code, "coverage": state} for code, state in hit.holders],
+            }
+            for hit in page.hits
+        ]
+        if opts["json"]:
+            body = {"query": opts["query"], "total": page.total, "hits": hits}
+            self.stdout.write(json.dumps(body, ensure_ascii=False, indent=2))
+            return
+        self.stdout.write(f"{page.total} articles")
+        for hit in hits:
+            where = ", ".join(h["code"] for h in hit["holders"]) or "(journal not held)"
+            self.stdout.write(
+                f"{hit['id']}\t{hit['year'] or '-'}\t{hit['title']} — {hit['journal']} "
+                f"{hit['volume']}:{hit['pages']}\t{where}"
+            )
 
     # ---- scope ------------------------------------------------------------------------------
 

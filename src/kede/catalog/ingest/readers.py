@@ -615,14 +615,19 @@ def _fields(
             for piece in pieces[1:]:
                 if not piece:
                     continue
+                body = piece[1:]
                 try:
-                    value = marc8_to_unicode(piece[1:], hide_utf8_warnings=False)
+                    value = (
+                        body.decode("ascii")  # MARC-8's default set is ASCII: nothing to convert
+                        if body.isascii() and b"\x1b" not in body
+                        else marc8_to_unicode(body, hide_utf8_warnings=False)
+                    )
                 except Exception as exc:  # pymarc's MARC-8 tables raise several kinds
                     notes.append(
                         f"field {tag}: broken MARC-8 ({exc.__class__.__name__}); only its ASCII "
                         "characters kept"
                     )
-                    value = piece[1:].decode("ascii", "replace").replace("\ufffd", " ")
+                    value = body.decode("ascii", "replace").replace("\ufffd", " ")
                 if "&" in value:
                     value = _numeric_references(value)
                 subfields.append(Subfield(piece[:1].decode("latin-1"), value))

@@ -595,6 +595,10 @@ def _numeric_references(text: str) -> str:
     return unicodedata.normalize("NFC", _REFERENCE.sub(character, text))
 
 
+# Bytes that read the same in MARC-8 and ASCII (controls and escapes go through the tables).
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+
+
 def _fields(
     chunk: bytes, entries: list[tuple[str, int, int]], encoding: str, notes: list[str]
 ) -> list[Field]:
@@ -619,7 +623,7 @@ def _fields(
                 try:
                     value = (
                         body.decode("ascii")  # MARC-8's default set is ASCII: nothing to convert
-                        if body.isascii() and b"\x1b" not in body
+                        if not body.translate(None, _PRINTABLE_ASCII)
                         else marc8_to_unicode(body, hide_utf8_warnings=False)
                     )
                 except Exception as exc:  # pymarc's MARC-8 tables raise several kinds

@@ -18,9 +18,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from kede.api import serializers as s
 from kede.catalog import selectors as catalog
-from kede.catalog.models import Holding, Work
+from kede.catalog.models import Work
 from kede.catalog.search import QueryError
-from kede.consortium.models import Institution
+from kede.consortium.selectors import institutions_active
 from kede.core.statemachine import TransitionError
 from kede.ill import selectors as ill
 from kede.ill import services as ill_services
@@ -52,19 +52,6 @@ def _params(request: ApiRequest, serializer_class) -> dict:
     checked = serializer_class(data=data)
     checked.is_valid(raise_exception=True)
     return checked.validated_data
-
-
-def _holdings_by_work(work_ids: list[int]) -> dict[int, list[dict]]:
-    """Every active holder's holding of each work, in one query."""
-    found: dict[int, list[dict]] = {}
-    rows = (
-        Holding.objects.filter(work_id__in=work_ids, institution__is_active=True)
-        .select_related("institution__region")
-        .order_by("institution__code", "id")
-    )
-    for holding in rows:
-        found.setdefault(holding.work_id, []).append(s.HoldingSerializer(holding).data)
-    return found
 
 
 class SearchView(APIView):
@@ -108,13 +95,13 @@ class SearchView(APIView):
             }
         except QueryError as exc:
             raise exceptions.ValidationError({"q": str(exc)}) from None
-        holdings = _holdings_by_work([w.id for w in page.works])
+        holdings = catalog.holdings_by_work([w.id for w in page.works])
         hits = []
         for work in page.works:
             hit = s.WorkSerializer(work).data
             found = holdings.get(work.id, [])
-            hit["holders"] = sorted({h["institution"] for h in found})
-            hit["holdings"] = found
+            hit["holders"] = sorted({h.institution.code for h in found})
+            hit["holdings"] = s.HoldingSerializer(found, many=True).data
             hits.append(hit)
         body = {
             "query": p["q"],
@@ -175,11 +162,7 @@ class InstitutionsView(APIView):
 
     @extend_schema(responses=s.InstitutionSerializer(many=True))
     def get(self, request: ApiRequest) -> Response:
-        institutions = (
-            Institution.objects.filter(is_active=True)
-            .select_related("region", "service_profile")
-            .order_by("code")
-        )
+        institutions = institutions_active().select_related("region", "service_profile")
         rows = []
         for institution in institutions:
             row = {
@@ -259,7 +242,7 @@ class RequestsView(_Paged, APIView):
                 )
         work = None
         if shape.validated_data.get("work") is not None:
-            work = Work.objects.filter(id=shape.validated_data["work"]).first()
+            work = catalog.works_by_ids([shape.validated_data["work"]]).first()
             if work is None:
                 raise exceptions.ValidationError({"work": "No such work."})
         created = ill_services.request_submit(

@@ -124,6 +124,20 @@ def work_get(work_id: int) -> Work:
     return Work.objects.get(id=work_id)
 
 
+def holdings_by_work(work_ids: list[int]) -> dict[int, list[Holding]]:
+    """Every active holder's holding of each of these works (for a page of hits), in one
+    query, ordered by holder."""
+    found: dict[int, list[Holding]] = {}
+    rows = (
+        Holding.objects.filter(work_id__in=work_ids, institution__is_active=True)
+        .select_related("institution__region")
+        .order_by("institution__code", "id")
+    )
+    for holding in rows:
+        found.setdefault(holding.work_id, []).append(holding)
+    return found
+
+
 def work_holdings(work: Work) -> QuerySet[Holding]:
     return (
         work.holdings.filter(institution__is_active=True)

@@ -27,7 +27,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kede.catalog import indexing, selectors, services
 from kede.catalog.ingest import PRESETS
 from kede.catalog.ingest.scope import PRESETS as SCOPE_PRESETS
-from kede.catalog.models import Holding, IngestRun, IngestStatus, Source, SourceKind
+from kede.catalog.models import IngestRun, IngestStatus, Source, SourceKind
 from kede.consortium.models import Consortium, Institution
 
 
@@ -122,19 +122,6 @@ def ingest_totals(runs: list[IngestRun]) -> dict:
         **{name: sum(getattr(r, name) for r in runs) for name in services.RUN_COUNTS},
         "runs": [run_json(run) | {"report": None} for run in runs],
     }
-
-
-def _holders_of(work_ids: list[int]) -> dict[int, list[str]]:
-    found: dict[int, list[str]] = {}
-    rows = (
-        Holding.objects.filter(work_id__in=work_ids, institution__is_active=True)
-        .values_list("work_id", "institution__code")
-        .distinct()
-        .order_by("institution__code")
-    )
-    for work_id, code in rows:
-        found.setdefault(work_id, []).append(code)
-    return found
 
 
 class _Progress:
@@ -390,7 +377,7 @@ class Command(BaseCommand):
             )
         except QueryError as exc:
             raise CommandError(str(exc)) from None
-        holders = _holders_of([w.id for w in page.works])
+        holdings = selectors.holdings_by_work([w.id for w in page.works])
         hits = [
             {
                 "id": w.id,
@@ -401,7 +388,7 @@ class Command(BaseCommand):
                 "language": w.language,
                 "isbn": w.isbn,
                 "issn": w.issn,
-                "holders": holders.get(w.id, []),
+                "holders": sorted({h.institution.code for h in holdings.get(w.id, [])}),
             }
             for w in page.works
         ]

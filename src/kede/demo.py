@@ -203,4 +203,47 @@ def demo_load(*, marc_dir: Path | None = None) -> DemoSummary:
     holders = _holders_for(weighted)
     for path in marc_files(marc_dir):
         summary.catalogue.add(catalog_load_file(path=path, holders=holders))
+    _load_demo_journal_and_articles()
     return summary
+
+
+# eLife, held by two members from its first volume (2012) on, and 22 of its articles.
+DEMO_JOURNAL_HOLDERS = ("PKU", "SCU")
+DEMO_ARTICLES_FILE = Path(__file__).parent / "demo_data" / "articles__elife.csv"
+
+
+def _demo_journal_record() -> bytes:
+    import pymarc
+
+    record = pymarc.Record(force_utf8=True)
+    record.leader = record.leader[:6] + "as" + record.leader[8:]
+    record.add_field(
+        pymarc.Field(tag="001", data="demo-elife"),
+        pymarc.Field(
+            tag="022", indicators=["0", " "], subfields=[pymarc.Subfield("a", "2050-084X")]
+        ),
+        pymarc.Field(tag="245", indicators=["0", "0"], subfields=[pymarc.Subfield("a", "eLife.")]),
+        pymarc.Field(
+            tag="260",
+            indicators=[" ", " "],
+            subfields=[
+                pymarc.Subfield("a", "Cambridge :"),
+                pymarc.Subfield("b", "eLife Sciences Publications,"),
+                pymarc.Subfield("c", "2012-"),
+            ],
+        ),
+        pymarc.Field(
+            tag="866", indicators=["4", "1"], subfields=[pymarc.Subfield("a", "v.1- (2012-)")]
+        ),
+    )
+    return record.as_marc()
+
+
+def _load_demo_journal_and_articles() -> None:
+    from kede.catalog.article_services import articles_load
+    from kede.catalog.services import catalogue_load, default_source
+
+    for code in DEMO_JOURNAL_HOLDERS:
+        source = default_source(Institution.objects.get(code=code))
+        catalogue_load(source=source, data=_demo_journal_record(), file_name="elife.mrc")
+    articles_load(path=DEMO_ARTICLES_FILE)

@@ -54,6 +54,20 @@ def test_a_demo_reader_can_ask_for_a_demo_title_and_it_reaches_a_holder(demo):
     assert work.holdings.filter(institution=request.supplies.get().supplier).exists()
 
 
+def test_the_demo_has_journal_articles_with_the_libraries_that_hold_them(demo):
+    from kede.catalog import article_index, selectors
+    from kede.catalog.models import Article
+
+    article_index.rebuild()  # tests roll back instead of committing: write the index here
+    assert Article.objects.filter(journal__issn="2050-084X").count() == 22
+    hits = selectors.articles_search("eLife", per_page=50).hits
+    assert len(hits) == 22
+    for hit in hits:
+        # a run "v.1- (2012-)" covers every dated article; an undated one cannot be told
+        state = "covered" if hit.article.year else "unknown"
+        assert hit.holders == [("PKU", state), ("SCU", state)], hit.article.doi
+
+
 def test_running_the_demo_command_again_changes_nothing(demo, capsys, tmp_path):
     before = Holding.objects.count()
     call_command("demo", "--marc-dir", str(tmp_path))

@@ -377,7 +377,9 @@ def _oclc(raw: str) -> str:
     return oclc_number(raw) or ""
 
 
-@lru_cache(maxsize=131072)
+# Each entry holds a record's normalised form (a few KB): enough for a batch's records and
+# their candidates, bounded so a load of millions keeps its memory flat.
+@lru_cache(maxsize=16384)
 def features(record: MatchRecord) -> _Features:
     """The normalised form of a record, computed once per record. Text whose UTF-8 was read
     as Latin-1 on its way ("PÃ©rez") is repaired first."""

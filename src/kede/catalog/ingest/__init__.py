@@ -3,6 +3,8 @@ Pure: no Django; the catalogue app stores what this package gives it.
 
 - readers: MARC21 (ISO 2709, UTF-8 or MARC-8), MARCXML, MARC-in-JSON and the CSV template,
   told apart by content, gzip or not; a record or a precise reason for every position.
+- lean: the records the readers give: cheap to build, pymarc's API where it is read,
+  `to_pymarc()`/`from_pymarc()` at the edges (pymarc stays the reference the tests compare to).
 - template: the CSV template for members without a MARC export.
 - bib: full bibliographic extraction (BibData) with match keys and original-script fields.
 - mapping: where each source keeps local ids and holdings (FieldMapping, presets, preview).

@@ -12,13 +12,12 @@ so a reader finds 史记 by 史記, 史记 or "Shi ji".
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
+import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
-import pymarc
-
-from kede.catalog.marc import BibRecord, clean
+from kede.catalog.ingest.lean import Field, Record, as_lean
+from kede.catalog.marc import BibRecord
 from kede.catalog.normalise import (
     author_key,
     edition_key,
@@ -63,7 +62,6 @@ _TYPE_FORMATS = {
 # materials, 23 for the rest.
 _FORM_AT_29 = frozenset("efgkor")
 _ELECTRONIC_FORMS = frozenset("os")
-_LANGUAGE = re.compile(r"[a-z]{3}")
 _DDC_MARKS = str.maketrans("", "", "/'′ ")
 _MAIN_AUTHORS = ("100", "110", "111")
 _ADDED_AUTHORS = ("700", "710", "711")
@@ -181,24 +179,32 @@ class BibData:
 
 
 # --- helpers --------------------------------------------------------------------------------
+#
+# These read `Field.parts` ("code + value" strings, see kede.catalog.ingest.lean) directly:
+# extraction runs once per record of every load. Records from elsewhere (pymarc) are brought
+# into that form first (`as_lean`).
 
-
-def _index(record: pymarc.Record) -> dict[str, list[pymarc.Field]]:
-    by_tag: dict[str, list[pymarc.Field]] = defaultdict(list)
-    for f in record.fields:
-        by_tag[f.tag].append(f)
-    return by_tag
-
+_ByTag = dict[str, list[Field]]
 
 _ABBREVIATIONS = frozenset(
     {"Jr", "Sr", "jr", "sr", "etc", "Inc", "Co", "Ltd", "St", "Dr", "ed", "eds"}
 )
+_TRAILING = " /:;,.="
+_normalize = unicodedata.normalize
+
+
+def _clean(text: str) -> str:
+    """kede.catalog.marc.clean, without its regular expression: composed, single spaces, no
+    ISBD punctuation at the end (after the join the only whitespace left is the space)."""
+    if not text.isascii():
+        text = _normalize("NFC", text)
+    return " ".join(text.split()).rstrip(_TRAILING)
 
 
 def _tidy(text: str) -> str:
     """kede.catalog.marc.clean (composed, single spaces, no ISBD punctuation at the end), but
     an initial or abbreviation keeps its full stop ("Thompson, E. P.", "U.S.", "Jr.")."""
-    out = clean(text)
+    out = _clean(text)
     if out and text.rstrip(" /:;,=\u200e\u200f").endswith("."):
         last = out.rsplit(None, 1)[-1].rsplit(".", 1)[-1]
         if (len(last) == 1 and last.isalpha()) or last in _ABBREVIATIONS:
@@ -206,34 +212,39 @@ def _tidy(text: str) -> str:
     return out
 
 
-def _values(f: pymarc.Field, codes: str) -> list[str]:
-    return [sub.value for sub in f.subfields if sub.code in codes and sub.value.strip()]
+def _values(f: Field, codes: str) -> list[str]:
+    """The values of the subfields with these codes that are not blank, in field order."""
+    return [v for p in f.parts if p[0] in codes and (v := p[1:]).strip()]
 
 
-def _text(f: pymarc.Field, codes: str) -> str:
+def _text(f: Field, codes: str) -> str:
     return _tidy(" ".join(_values(f, codes)))
 
 
-def _control(by_tag: dict[str, list[pymarc.Field]], tag: str) -> str:
+def _control(by_tag: _ByTag, tag: str) -> str:
     fields = by_tag.get(tag)
-    if not fields or not fields[0].is_control_field():
+    if not fields or not fields[0].control_field:
         return ""
     return fields[0].data or ""
 
 
-def _linked(by_tag: dict[str, list[pymarc.Field]]) -> dict[str, list[pymarc.Field]]:
+def _data_fields(by_tag: _ByTag, tag: str) -> list[Field]:
+    return [f for f in by_tag.get(tag, ()) if not f.control_field]
+
+
+def _linked(by_tag: _ByTag) -> _ByTag:
     """880 fields by the tag they stand beside ($6 "245-01/$1" -> "245")."""
-    linked: dict[str, list[pymarc.Field]] = defaultdict(list)
+    linked: _ByTag = {}
     for f in by_tag.get("880", ()):
-        if f.is_control_field():
+        if f.control_field:
             continue
-        link = next((sub.value for sub in f.subfields if sub.code == "6"), "")
+        link = next((p[1:] for p in f.parts if p[0] == "6"), "")
         if len(link) >= 3 and link[:3].isdigit():
-            linked[link[:3]].append(f)
+            linked.setdefault(link[:3], []).append(f)
     return linked
 
 
-def _name(f: pymarc.Field) -> str:
+def _name(f: Field) -> str:
     return _text(f, _AUTHOR_CODES.get(f.tag, "abcdq"))
 
 
@@ -241,20 +252,27 @@ def _nonfiling(indicator: str) -> int:
     return int(indicator) if indicator.isdigit() else 0
 
 
+def _is_language(code: str) -> bool:
+    """Three lower-case letters a-z (a MARC language code's shape)."""
+    return len(code) == 3 and code.isascii() and code.isalpha() and code.islower()
+
+
 # --- parts ----------------------------------------------------------------------------------
 
 
-def _title(bib: BibData, by_tag: dict[str, list[pymarc.Field]], linked: dict) -> None:
-    f = next((f for f in by_tag.get("245", ()) if not f.is_control_field()), None)
-    if f is not None:
-        main = _values(f, "a") or _values(f, "k")  # archival records may have only $k
+def _title(bib: BibData, by_tag: _ByTag, linked: _ByTag) -> None:
+    fields = _data_fields(by_tag, "245")
+    if fields:
+        f = fields[0]
+        a = _values(f, "a")
+        main = a or _values(f, "k")  # archival records may have only $k
         bib.title_main = _tidy(" ".join(main))
         bib.subtitle = _text(f, "b")
         bib.part_numbers = [_tidy(v) for v in _values(f, "n")]
         bib.part_names = [_tidy(v) for v in _values(f, "p")]
         bib.responsibility = _text(f, "c")
         bib.nonfiling = _nonfiling(f.indicator2 or "")
-        bib.title = _text(f, "abnp" if _values(f, "a") else "kbnp")
+        bib.title = _text(f, "abnp" if a else "kbnp")
     for v in linked.get("245", ()):
         text = _text(v, "abnp") or _text(v, "k")
         if text:
@@ -263,16 +281,15 @@ def _title(bib: BibData, by_tag: dict[str, list[pymarc.Field]], linked: dict) ->
     if not bib.title and bib.title_vernacular:
         bib.title = bib.title_vernacular
     for tag in ("130", "240", "246"):
-        for f in by_tag.get(tag, ()):
-            if not f.is_control_field():
-                text = _text(f, "ab" if tag == "246" else "a")
-                if text:
-                    bib.variant_titles.append(text)
+        for f in _data_fields(by_tag, tag):
+            text = _text(f, "ab" if tag == "246" else "a")
+            if text:
+                bib.variant_titles.append(text)
 
 
-def _authors(bib: BibData, by_tag: dict[str, list[pymarc.Field]], linked: dict) -> None:
+def _authors(bib: BibData, by_tag: _ByTag, linked: _ByTag) -> None:
     for tag in _MAIN_AUTHORS:
-        fields = [f for f in by_tag.get(tag, ()) if not f.is_control_field()]
+        fields = _data_fields(by_tag, tag)
         if fields:
             bib.author = _name(fields[0])
             break
@@ -285,17 +302,15 @@ def _authors(bib: BibData, by_tag: dict[str, list[pymarc.Field]], linked: dict) 
     if not bib.author and bib.author_vernacular:
         bib.author = bib.author_vernacular
     for tag in _ADDED_AUTHORS:
-        for f in by_tag.get(tag, ()):
-            if not f.is_control_field() and (name := _name(f)):
+        for f in _data_fields(by_tag, tag):
+            if name := _name(f):
                 bib.added_authors.append(name)
 
 
-def _imprint(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> None:
-    fields264 = [f for f in by_tag.get("264", ()) if not f.is_control_field()]
+def _imprint(bib: BibData, by_tag: _ByTag, fixed: str) -> None:
+    fields264 = _data_fields(by_tag, "264")
     candidates = (
-        [f for f in fields264 if f.indicator2 == "1"]
-        + [f for f in by_tag.get("260", ()) if not f.is_control_field()]
-        + fields264
+        [f for f in fields264 if f.indicator2 == "1"] + _data_fields(by_tag, "260") + fields264
     )
     for f in candidates:
         publisher, place, date = _values(f, "b"), _values(f, "a"), _values(f, "c")
@@ -305,17 +320,15 @@ def _imprint(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> None:
         bib.place = _tidy(place[0]).strip("[]") if place else ""
         bib.date_text = _tidy(" ".join(date))
         break
-    fixed = _control(by_tag, "008")
     year = None
     if len(fixed) >= 11 and fixed[7:11].isdigit() and fixed[6] not in "bn|":
         year = year_of(fixed[7:11])
     bib.year = year or year_of(bib.date_text)
 
 
-def _format(bib: BibData, leader: str, by_tag: dict[str, list[pymarc.Field]]) -> None:
+def _format(bib: BibData, leader: str, by_tag: _ByTag, fixed: str) -> None:
     kind = leader[6] if len(leader) > 6 else "a"
     level = leader[7] if len(leader) > 7 else "m"
-    fixed = _control(by_tag, "008")
     form_at = 29 if kind in _FORM_AT_29 else 23
     forms = {fixed[form_at]} if len(fixed) > form_at else set()
     natures = set(fixed[24:28]) if kind in "at" and len(fixed) >= 28 else set()
@@ -329,10 +342,8 @@ def _format(bib: BibData, leader: str, by_tag: dict[str, list[pymarc.Field]]) ->
                 natures.update(data[7:11])
     electronic = bool(forms & _ELECTRONIC_FORMS) or kind == "m"
     electronic = electronic or any((f.data or "")[:1] == "c" for f in by_tag.get("007", ()))
-    for f in by_tag.get("338", ()):
-        if not f.is_control_field() and (
-            "cr" in _values(f, "b") or any("online" in v.casefold() for v in _values(f, "a"))
-        ):
+    for f in _data_fields(by_tag, "338"):
+        if "cr" in _values(f, "b") or any("online" in v.casefold() for v in _values(f, "a")):
             electronic = True
     bib.electronic = electronic
     if level in "ab":
@@ -349,71 +360,62 @@ def _format(bib: BibData, leader: str, by_tag: dict[str, list[pymarc.Field]]) ->
         bib.format = _TYPE_FORMATS.get(kind, OTHER)
 
 
-def _languages(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> None:
-    fixed = _control(by_tag, "008")
+def _languages(bib: BibData, by_tag: _ByTag, fixed: str) -> None:
     codes = []
-    if len(fixed) >= 38 and _LANGUAGE.fullmatch(fixed[35:38]):
+    if len(fixed) >= 38 and _is_language(fixed[35:38]):
         codes.append(fixed[35:38])
-    for f in by_tag.get("041", ()):
-        if f.is_control_field():
-            continue
+    for f in _data_fields(by_tag, "041"):
         for value in _values(f, "a"):
             value = value.strip().casefold()
             # Old records run several codes together ("engfre").
             if len(value) % 3 == 0:
-                codes += [
-                    c for i in range(0, len(value), 3) if _LANGUAGE.fullmatch(c := value[i : i + 3])
-                ]
+                codes += [c for i in range(0, len(value), 3) if _is_language(c := value[i : i + 3])]
     bib.languages = list(dict.fromkeys(codes))
 
 
-def _numbers(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> None:
+def _numbers(bib: BibData, by_tag: _ByTag) -> None:
     isbns, invalid = [], []
-    for f in by_tag.get("020", ()):
-        if f.is_control_field():
-            continue
-        for sub in f.subfields:
-            if sub.code not in "az" or not sub.value.strip():
+    for f in _data_fields(by_tag, "020"):
+        for p in f.parts:
+            code = p[0]
+            if code not in "az" or not (value := p[1:]).strip():
                 continue
-            number = normalise_isbn(sub.value)
-            if sub.code == "a" and number:
+            number = normalise_isbn(value)
+            if code == "a" and number:
                 isbns.append(number)
             else:
-                invalid.append(number or _tidy(sub.value))
+                invalid.append(number or _tidy(value))
     bib.isbns = list(dict.fromkeys(isbns))
     bib.invalid_isbns = [n for n in dict.fromkeys(invalid) if n not in bib.isbns]
     issns, bad = [], []
-    for f in by_tag.get("022", ()):
-        if f.is_control_field():
-            continue
-        for sub in f.subfields:
-            if sub.code not in "ayz" or not sub.value.strip():
+    for f in _data_fields(by_tag, "022"):
+        for p in f.parts:
+            code = p[0]
+            if code not in "ayz" or not (value := p[1:]).strip():
                 continue
-            number = normalise_issn(sub.value)
-            if sub.code == "a" and number:
+            number = normalise_issn(value)
+            if code == "a" and number:
                 issns.append(number)
             else:
-                bad.append(number or _tidy(sub.value))
+                bad.append(number or _tidy(value))
     bib.issns = list(dict.fromkeys(issns))
     bib.invalid_issns = [n for n in dict.fromkeys(bad) if n not in bib.issns]
-    for f in by_tag.get("010", ()):
-        if not f.is_control_field():
-            lccn = next((n for v in _values(f, "a") if (n := lccn_normalise(v))), None)
-            if lccn:
-                bib.lccn = lccn
-                break
+    for f in _data_fields(by_tag, "010"):
+        lccn = next((n for v in _values(f, "a") if (n := lccn_normalise(v))), None)
+        if lccn:
+            bib.lccn = lccn
+            break
     oclc = [
         number
-        for f in by_tag.get("035", ())
-        if not f.is_control_field()
+        for f in _data_fields(by_tag, "035")
         for value in _values(f, "a")
         if (number := oclc_number(value))
     ]
     # Records taken from WorldCat keep the OCLC number as their 001 ("ocm12345678", or digits
     # with 003 "OCoLC").
     control = _control(by_tag, "001").strip()
-    if oclc_number(control):
-        oclc.append(oclc_number(control) or "")
+    if number := oclc_number(control):
+        oclc.append(number)
     elif (
         control.isdigit() and int(control) and _control(by_tag, "003").strip().casefold() == "ocolc"
     ):
@@ -421,16 +423,13 @@ def _numbers(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> None:
     bib.oclc_numbers = list(dict.fromkeys(oclc))
 
 
-def _classification(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> None:
+def _classification(bib: BibData, by_tag: _ByTag) -> None:
     found: list[ClassNumber] = []
     for tag in _CLASS_TAGS:
-        for f in by_tag.get(tag, ()):
-            if f.is_control_field():
-                continue
+        for f in _data_fields(by_tag, tag):
             numbers = [_tidy(v) for v in _values(f, "a")]
             if not numbers:
                 continue
-            source = " ".join(_values(f, "2")).strip().casefold()
             if tag in ("050", "090"):
                 scheme = "lcc"
             elif tag in ("082", "092"):
@@ -438,16 +437,18 @@ def _classification(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> None
                 numbers = [n.translate(_DDC_MARKS) for n in numbers]
             elif tag == "080":
                 scheme = "udc"
-            elif source in _CLC_ALIASES or (tag in ("093", "095") and not source):
-                scheme = "clc"
             else:
-                scheme = source or "unknown"
+                source = " ".join(_values(f, "2")).strip().casefold()
+                if source in _CLC_ALIASES or (tag in ("093", "095") and not source):
+                    scheme = "clc"
+                else:
+                    scheme = source or "unknown"
             found += [ClassNumber(scheme, n, tag) for n in numbers if n]
     if not any(c.scheme in ("lcc", "ddc", "clc") for c in found):
         # No class number on the record itself: a standard 852 says which scheme its call
         # number is in (indicator 1: 0 LC, 1 Dewey).
-        for f in by_tag.get("852", ()):
-            if not f.is_control_field() and f.indicator1 in "01":
+        for f in _data_fields(by_tag, "852"):
+            if f.indicator1 in "01":
                 number = " ".join(_values(f, "h")).strip()
                 if number:
                     found.append(
@@ -455,22 +456,20 @@ def _classification(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> None
                     )
     bib.classifications = list(dict.fromkeys(found))
     for tag in ("050", "090"):
-        for f in by_tag.get(tag, ()):
-            if not f.is_control_field() and (text := _text(f, "ab")):
+        for f in _data_fields(by_tag, tag):
+            if text := _text(f, "ab"):
                 bib.call_number = text
                 return
-    for f in by_tag.get("852", ()):
-        if not f.is_control_field() and (text := _text(f, "hi")):
+    for f in _data_fields(by_tag, "852"):
+        if text := _text(f, "hi"):
             bib.call_number = text
             return
 
 
-def _series_and_volumes(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> None:
+def _series_and_volumes(bib: BibData, by_tag: _ByTag) -> None:
     series, volumes = [], list(bib.part_numbers)
     for tag in _SERIES:
-        for f in by_tag.get(tag, ()):
-            if f.is_control_field():
-                continue
+        for f in _data_fields(by_tag, tag):
             text = _text(f, _SERIES_CODES[tag])
             if text:
                 series.append(text)
@@ -479,15 +478,13 @@ def _series_and_volumes(bib: BibData, by_tag: dict[str, list[pymarc.Field]]) -> 
     bib.volumes = [v for v in dict.fromkeys(volumes) if v]
 
 
-def _vernacular(bib: BibData, linked: dict[str, list[pymarc.Field]]) -> None:
+def _vernacular(bib: BibData, linked: _ByTag) -> None:
     for tag, fields in linked.items():
         texts = []
+        codes = _AUTHOR_CODES.get(tag) or ("abnp" if tag == "245" else "")
         for f in fields:
-            codes = _AUTHOR_CODES.get(tag) or ("abnp" if tag == "245" else "")
             text = (
-                _text(f, codes)
-                if codes
-                else _tidy(" ".join(v for c, v in f.subfields if c not in "6"))
+                _text(f, codes) if codes else _tidy(" ".join(p[1:] for p in f.parts if p[0] != "6"))
             )
             if text:
                 texts.append(text)
@@ -495,28 +492,32 @@ def _vernacular(bib: BibData, linked: dict[str, list[pymarc.Field]]) -> None:
             bib.vernacular[tag] = texts
 
 
-def extract_bib(record: pymarc.Record) -> BibData:
-    """Everything the union catalogue needs from one bibliographic record."""
-    leader = str(record.leader)
-    by_tag = _index(record)
+def extract_bib(record: Record | Any) -> BibData:
+    """Everything the union catalogue needs from one bibliographic record (a lean Record, or
+    a pymarc one)."""
+    record = as_lean(record)
+    leader = record.leader
+    by_tag = record.index()
     linked = _linked(by_tag)
+    fixed = _control(by_tag, "008")
     bib = BibData(status=leader[5] if len(leader) > 5 else "n")
     _title(bib, by_tag, linked)
     _authors(bib, by_tag, linked)
-    _imprint(bib, by_tag)
-    _format(bib, leader, by_tag)
-    _languages(bib, by_tag)
+    _imprint(bib, by_tag, fixed)
+    _format(bib, leader, by_tag, fixed)
+    _languages(bib, by_tag, fixed)
     _numbers(bib, by_tag)
     _classification(bib, by_tag)
     _series_and_volumes(bib, by_tag)
     _vernacular(bib, linked)
-    edition = next((f for f in by_tag.get("250", ()) if not f.is_control_field()), None)
-    bib.edition = _text(edition, "ab") if edition is not None else ""
+    editions = _data_fields(by_tag, "250")
+    bib.edition = _text(editions[0], "ab") if editions else ""
     return bib
 
 
-def missing_title_reason(record: pymarc.Record) -> str:
+def missing_title_reason(record: Record | Any) -> str:
     """Why a record has no title, said usefully."""
+    record = as_lean(record)
     if record.get("245") is None and record.get("200") is not None:
         return "no title (245): the record looks like UNIMARC (it has a 200); export it as MARC21"
     return "no title (245 $a)"

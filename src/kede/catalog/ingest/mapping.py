@@ -18,9 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-import pymarc
-
 from kede.catalog.ingest.errors import MappingError
+from kede.catalog.ingest.lean import Field, Record, as_lean
 from kede.catalog.marc import clean
 
 _TAG = re.compile(r"[0-9A-Za-z]{3}")
@@ -86,14 +85,15 @@ class FieldRef:
     def to_json(self) -> str | dict[str, str]:
         return {"field": str(self), "prefix": self.prefix} if self.prefix else str(self)
 
-    def values(self, record: pymarc.Record) -> list[str]:
+    def values(self, record: Record | Any) -> list[str]:
         """The non-empty values at this place, prefix filter applied, whitespace trimmed."""
         out = []
-        for f in record.get_fields(self.tag):
-            if f.is_control_field():
-                candidates = [f.data or ""] if not self.codes else []
+        codes = self.codes
+        for f in as_lean(record).get_fields(self.tag):
+            if f.control_field:
+                candidates = [f.data or ""] if not codes else []
             else:
-                candidates = [sub.value for sub in f.subfields if sub.code in self.codes]
+                candidates = [p[1:] for p in f.parts if p[0] in codes]
             for value in candidates:
                 value = value.strip()
                 if self.prefix:
@@ -314,26 +314,23 @@ CSV_MAPPING = PRESETS["kede-csv"]
 # --- extraction -----------------------------------------------------------------------------
 
 
-def _joined(f: pymarc.Field, codes: str, separator: str) -> str:
+def _joined(f: Field, codes: str, separator: str) -> str:
     if not codes:
         return ""
     return clean(
-        separator.join(
-            sub.value.strip() for sub in f.subfields if sub.code in codes and sub.value.strip()
-        )
+        separator.join(value for p in f.parts if p[0] in codes and (value := p[1:].strip()))
     )
 
 
-def _first(f: pymarc.Field, code: str) -> str:
+def _first(f: Field, code: str) -> str:
     if not code:
         return ""
-    return next(
-        (sub.value.strip() for sub in f.subfields if sub.code == code and sub.value.strip()), ""
-    )
+    return next((value for p in f.parts if p[0] == code and (value := p[1:].strip())), "")
 
 
-def local_id_of(record: pymarc.Record, mapping: FieldMapping) -> str:
+def local_id_of(record: Record | Any, mapping: FieldMapping) -> str:
     """The record's id in the member's system, or "" when the mapping finds none."""
+    record = as_lean(record)
     for ref in mapping.local_id:
         values = ref.values(record)
         if values:
@@ -350,7 +347,7 @@ def _count(text: str, problems: list[str] | None) -> int:
 
 
 def extract_holdings(
-    record: pymarc.Record,
+    record: Record | Any,
     mapping: FieldMapping,
     *,
     local_id: str | None = None,
@@ -358,15 +355,16 @@ def extract_holdings(
 ) -> list[HoldingData]:
     """The member's holdings of this record, as the mapping finds them. `problems` (if given)
     collects what a preview should point out."""
+    record = as_lean(record)
     rid = local_id_of(record, mapping) if local_id is None else local_id
     fallback = next((v for ref in mapping.call_number_fallback for v in _ref_text(ref, record)), "")
     holdings_fields = (
-        [f for f in record.get_fields(mapping.holdings_tag) if not f.is_control_field()]
+        [f for f in record.get_fields(mapping.holdings_tag) if not f.control_field]
         if mapping.holdings_tag
         else []
     )
     items = (
-        [f for f in record.get_fields(mapping.item_tag) if not f.is_control_field()]
+        [f for f in record.get_fields(mapping.item_tag) if not f.control_field]
         if mapping.item_tag
         else []
     )
@@ -374,7 +372,7 @@ def extract_holdings(
     claimed: set[int] = set()
     if mapping.item_tag and not mapping.item_link:
         # Items follow the holdings field they belong to.
-        owner: dict[int, list[pymarc.Field]] = {}
+        owner: dict[int, list[Field]] = {}
         current = None
         for f in record.fields:
             if f.tag == mapping.holdings_tag and not f.is_control_field():
@@ -387,7 +385,7 @@ def extract_holdings(
         location = _joined(f, mapping.location, " / ")
         copies_text = _first(f, mapping.copies)
         copies = _count(copies_text, problems) if copies_text else 1
-        own: list[pymarc.Field] = []
+        own: list[Field] = []
         if mapping.item_tag:
             if mapping.item_link:
                 mine, theirs = mapping.item_link.split("=")
@@ -417,7 +415,7 @@ def extract_holdings(
     return out
 
 
-def _ref_text(ref: FieldRef, record: pymarc.Record) -> list[str]:
+def _ref_text(ref: FieldRef, record: Record) -> list[str]:
     if _is_control(ref.tag):
         return ref.values(record)
     out = []
@@ -444,7 +442,7 @@ class PreviewRow:
 
 
 def preview(
-    records: Iterable[pymarc.Record | None], mapping: FieldMapping, *, limit: int = 20
+    records: Iterable[Record | Any | None], mapping: FieldMapping, *, limit: int = 20
 ) -> list[PreviewRow]:
     """The first `limit` records as the mapping reads them (None entries, unreadable records,
     are skipped but keep their position)."""
@@ -454,6 +452,7 @@ def preview(
             break
         if record is None:
             continue
+        record = as_lean(record)
         problems: list[str] = []
         rid = local_id_of(record, mapping)
         if not rid:
@@ -469,10 +468,10 @@ def preview(
     return rows
 
 
-def suggest_preset(records: Iterable[pymarc.Record | None]) -> str:
+def suggest_preset(records: Iterable[Record | Any | None]) -> str:
     """The preset whose holdings (or items) field with a barcode occurs in the most of these
     records; "marc21-852" when none does."""
-    sample = [r for r in records if r is not None]
+    sample = [as_lean(r) for r in records if r is not None]
     best, best_score = "marc21-852", 0
     for name, mapping in PRESETS.items():
         if name == "kede-csv":

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
-
-import pymarc
+from typing import Any, BinaryIO
 
 from kede.catalog.ingest.bib import BibData, extract_bib, missing_title_reason
+from kede.catalog.ingest.lean import Record, as_lean
 from kede.catalog.ingest.mapping import (
     CSV_MAPPING,
     DEFAULT_MAPPING,
@@ -55,8 +54,9 @@ class Outcome:
     offset: int | None = None
     line: int | None = None
     warnings: tuple[str, ...] = ()
-    # The record as read, for what the store needs beyond `bib` (matching, display quality).
-    record: pymarc.Record | None = field(default=None, repr=False)
+    # The record as read (a lean Record, pymarc's API), for what the store needs beyond `bib`
+    # (matching, display quality, serial coverage).
+    record: Record | None = field(default=None, repr=False)
 
     @property
     def accepted(self) -> bool:
@@ -76,6 +76,7 @@ def _outcome(
             warnings=result.warnings,
             **where,
         )
+    record = as_lean(record)  # a harvest's pymarc records join here
     warnings = result.warnings
     local_id = local_id_of(record, mapping)
     bib = extract_bib(record)
@@ -183,11 +184,14 @@ def ingest_results(
         yield outcome
 
 
-def results_from_records(records: Iterable[pymarc.Record | None]) -> Iterator[ReadResult]:
-    """pymarc records (an OAI-PMH harvest, a test) as reader results."""
+def results_from_records(records: Iterable[Record | Any | None]) -> Iterator[ReadResult]:
+    """Records read elsewhere (pymarc records from an OAI-PMH harvest, a test) as reader
+    results."""
     for position, record in enumerate(records, start=1):
         yield ReadResult(
-            position, record=record, error="" if record is not None else "unreadable record"
+            position,
+            record=as_lean(record) if record is not None else None,
+            error="" if record is not None else "unreadable record",
         )
 
 

@@ -1,4 +1,5 @@
-"""Reading uploaded catalogue files into pymarc records, one position at a time. Pure: no Django.
+"""Reading uploaded catalogue files into records (`kede.catalog.ingest.lean`), one position at a
+time. Pure: no Django.
 
 The format is told from the content, never from the file name; gzip is undone first:
 
@@ -38,11 +39,11 @@ from typing import BinaryIO
 import pymarc
 import pymarc.marc8
 from lxml import etree
-from pymarc import Field, Indicators, Subfield
 from pymarc.marc8 import marc8_to_unicode
 from pymarc.marc8_mapping import CODESETS
 
 from kede.catalog.ingest.errors import IngestError
+from kede.catalog.ingest.lean import CONTROL_TAGS, Field, Record
 from kede.catalog.ingest.template import CSV_COLUMNS, CSV_REQUIRED, convert_row, header_key
 
 FORMAT_ISO2709 = "iso2709"
@@ -63,7 +64,7 @@ class ReadResult:
     record was read in ("utf-8", "marc-8", "ascii")."""
 
     position: int
-    record: pymarc.Record | None = None
+    record: Record | None = None
     error: str = ""
     offset: int | None = None
     line: int | None = None
@@ -502,14 +503,19 @@ def _choose_encoding(
     return "utf-8-replace"
 
 
-def decode_iso2709(chunk: bytes, warnings: list[str] | None = None) -> tuple[pymarc.Record, str]:
-    """One record in transmission format (leader to record terminator) as a pymarc Record and
+def decode_iso2709(chunk: bytes, warnings: list[str] | None = None) -> tuple[Record, str]:
+    """One record in transmission format (leader to record terminator) as a lean Record and
     the character set it was read in. Raises an internal rejection with the reason when the
-    record's structure is broken; problems it can read past go to `warnings`."""
+    record's structure is broken; problems it can read past go to `warnings`.
+
+    A well-formed directory (letters or digits in every tag, digits in every length and
+    offset, every field ending with its terminator) is taken in one pass; anything else goes
+    through `_checked_entries`, which says what is wrong."""
     notes: list[str] = [] if warnings is None else warnings
     if len(chunk) < _MIN_RECORD or chunk[-1] != _RT:
         raise _Reject("the record is shorter than a leader, a directory and one field")
-    leader = _leader_text(chunk[:24], notes)
+    head = chunk[:24]
+    leader = head.decode("ascii") if head.isascii() else _leader_text(head, notes)
     base_text = chunk[12:17]
     if not base_text.isdigit():
         raise _Reject(f"the base address of data (leader/12-16) is not a number: {base_text!r}")
@@ -531,6 +537,44 @@ def decode_iso2709(chunk: bytes, warnings: list[str] | None = None) -> tuple[pym
     if not directory:
         raise _Reject("the record has no fields (its directory is empty)")
     size = end - base
+    entries = _entries(chunk, directory, base, size) if _DIRECTORY.fullmatch(directory) else None
+    if entries is None:
+        entries = _checked_entries(chunk, directory, base, size, notes)
+
+    encoding = _choose_encoding(leader[9], chunk[base:end], entries, base, notes)
+    if encoding == "marc-8":
+        _MARC8_LOG.lines = []
+        try:
+            fields = _marc8_fields(chunk, entries, notes)
+        finally:
+            _MARC8_LOG.lines = None
+    else:
+        fields = _unicode_fields(chunk, entries, encoding, notes)
+    return Record(leader, fields), "utf-8" if encoding == "utf-8-replace" else encoding
+
+
+_DIRECTORY = re.compile(rb"(?:[0-9A-Za-z]{3}[0-9]{9})+")
+
+
+def _entries(
+    chunk: bytes, directory: bytes, base: int, size: int
+) -> list[tuple[str, int, int]] | None:
+    """(tag, first byte, terminator) of each field, or None when an entry is wrong."""
+    text = directory.decode("ascii")
+    entries = []
+    for i in range(0, len(text), 12):
+        length = int(text[i + 3 : i + 7])
+        offset = int(text[i + 7 : i + 12])
+        stop = base + offset + length - 1
+        if not length or offset + length > size or chunk[stop] != _FT:
+            return None
+        entries.append((text[i : i + 3], base + offset, stop))
+    return entries
+
+
+def _checked_entries(
+    chunk: bytes, directory: bytes, base: int, size: int, notes: list[str]
+) -> list[tuple[str, int, int]]:
     entries: list[tuple[str, int, int]] = []
     for i in range(0, len(directory), 12):
         number = i // 12 + 1
@@ -563,20 +607,7 @@ def decode_iso2709(chunk: bytes, warnings: list[str] | None = None) -> tuple[pym
             )
             continue
         entries.append((tag, base + offset, stop))
-
-    encoding = _choose_encoding(leader[9], chunk[base:end], entries, base, notes)
-    if encoding == "marc-8":
-        _MARC8_LOG.lines = []
-        try:
-            fields = _fields(chunk, entries, encoding, notes)
-        finally:
-            _MARC8_LOG.lines = None
-    else:
-        fields = _fields(chunk, entries, encoding, notes)
-    record = pymarc.Record()
-    record.leader = pymarc.Leader(leader)
-    record.fields = fields  # type: ignore[assignment]
-    return record, "utf-8" if encoding == "utf-8-replace" else encoding
+    return entries
 
 
 _REFERENCE = re.compile(r"&([\u0300-\u036f\ufe20-\ufe23]*)#x([0-9A-Fa-f]{2,6});")
@@ -599,59 +630,92 @@ def _numeric_references(text: str) -> str:
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 
 
-def _fields(
+def _unicode_fields(
     chunk: bytes, entries: list[tuple[str, int, int]], encoding: str, notes: list[str]
 ) -> list[Field]:
-    errors = "replace" if encoding == "utf-8-replace" else "strict"
+    """Fields of an ASCII or UTF-8 record: each decoded once, its subfields split when first
+    read (`Field.parts`)."""
+    if encoding == "ascii":
+        whole = chunk.decode("latin-1")  # the fields are ASCII (the leader may not be)
+        texts = [whole[a:b] for _tag, a, b in entries]
+    else:
+        errors = "replace" if encoding == "utf-8-replace" else "strict"
+        try:
+            texts = [chunk[a:b].decode("utf-8", errors) for _tag, a, b in entries]
+        except UnicodeDecodeError:
+            texts = []
+            for tag, a, b in entries:
+                try:
+                    texts.append(chunk[a:b].decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise _Reject(
+                        f"field {tag} (byte {a}) is not UTF-8 on its own: the directory's "
+                        f"offset points inside a character (bad byte at {a + exc.start})"
+                    ) from None
+    fields = []
+    control = CONTROL_TAGS
+    for (tag, _a, _b), text in zip(entries, texts, strict=True):
+        if tag in control:
+            fields.append(Field(tag, True, text))
+        elif text[2:3] == "\x1f" and "\x1f" not in text[:2]:
+            fields.append(Field(tag, False, None, text[0], text[1], None, text[2:]))
+        else:
+            cut = text.find("\x1f")
+            indicators = text if cut < 0 else text[:cut]
+            rest = text[len(indicators) :]
+            if len(indicators) != 2:
+                notes.append(f"field {tag} has {len(indicators)} indicator characters instead of 2")
+                indicators = (indicators + "  ")[:2]
+            fields.append(Field(tag, False, None, indicators[0], indicators[1], None, rest))
+    return fields
+
+
+def _marc8_fields(
+    chunk: bytes, entries: list[tuple[str, int, int]], notes: list[str]
+) -> list[Field]:
     log = _MARC8_LOG.lines
     seen = 0
     fields: list[Field] = []
     for tag, a, b in entries:
         raw = chunk[a:b]
-        if tag < "010" and tag.isdigit():
-            text = raw.decode("latin-1") if encoding == "marc-8" else raw.decode("utf-8", errors)
-            fields.append(Field(tag, data=text))
+        if tag in CONTROL_TAGS:
+            fields.append(Field(tag, True, raw.decode("latin-1")))
             continue
-        if encoding == "marc-8":
-            pieces = raw.split(b"\x1f")
-            indicators = pieces[0].decode("latin-1")
-            subfields = []
-            for piece in pieces[1:]:
-                if not piece:
-                    continue
-                body = piece[1:]
-                try:
-                    value = (
-                        body.decode("ascii")  # MARC-8's default set is ASCII: nothing to convert
-                        if not body.translate(None, _PRINTABLE_ASCII)
-                        else marc8_to_unicode(body, hide_utf8_warnings=False)
-                    )
-                except Exception as exc:  # pymarc's MARC-8 tables raise several kinds
-                    notes.append(
-                        f"field {tag}: broken MARC-8 ({exc.__class__.__name__}); only its ASCII "
-                        "characters kept"
-                    )
-                    value = body.decode("ascii", "replace").replace("\ufffd", " ")
-                if "&" in value:
-                    value = _numeric_references(value)
-                subfields.append(Subfield(piece[:1].decode("latin-1"), value))
-            # pymarc's tables lack the space of the alternate sets (Hebrew, Cyrillic ...): it
-            # complains, and puts the space it would have put anyway. Only real losses count.
-            complaints = [line for line in (log or ())[seen:] if "character 0x20 " not in line]
-            seen = len(log or ())
-            if complaints:
-                notes.append(
-                    f"field {tag}: {len(complaints)} MARC-8 character(s) could not be converted "
-                    f"and became spaces ({complaints[0]})"
+        pieces = raw.split(b"\x1f")
+        indicators = pieces[0].decode("latin-1")
+        parts = []
+        for piece in pieces[1:]:
+            if not piece:
+                continue
+            body = piece[1:]
+            try:
+                value = (
+                    body.decode("ascii")  # MARC-8's default set is ASCII: nothing to convert
+                    if not body.translate(None, _PRINTABLE_ASCII)
+                    else marc8_to_unicode(body, hide_utf8_warnings=False)
                 )
-        else:
-            parts = raw.decode("utf-8", errors).split("\x1f")
-            indicators = parts[0]
-            subfields = [Subfield(part[0], part[1:]) for part in parts[1:] if part]
+            except Exception as exc:  # pymarc's MARC-8 tables raise several kinds
+                notes.append(
+                    f"field {tag}: broken MARC-8 ({exc.__class__.__name__}); only its ASCII "
+                    "characters kept"
+                )
+                value = body.decode("ascii", "replace").replace("\ufffd", " ")
+            if "&" in value:
+                value = _numeric_references(value)
+            parts.append(piece[:1].decode("latin-1") + value)
+        # pymarc's tables lack the space of the alternate sets (Hebrew, Cyrillic ...): it
+        # complains, and puts the space it would have put anyway. Only real losses count.
+        complaints = [line for line in (log or ())[seen:] if "character 0x20 " not in line]
+        seen = len(log or ())
+        if complaints:
+            notes.append(
+                f"field {tag}: {len(complaints)} MARC-8 character(s) could not be converted "
+                f"and became spaces ({complaints[0]})"
+            )
         if len(indicators) != 2:
             notes.append(f"field {tag} has {len(indicators)} indicator characters instead of 2")
             indicators = (indicators + "  ")[:2]
-        fields.append(Field(tag, Indicators(indicators[0], indicators[1]), subfields))
+        fields.append(Field(tag, False, None, indicators[0], indicators[1], parts))
     return fields
 
 
@@ -938,10 +1002,8 @@ def _line(node: etree._Element, line_base: int) -> str:
     return f" (line {line_base + node.sourceline})" if node.sourceline else ""
 
 
-def _record_from_xml(
-    element: etree._Element, line_base: int, warnings: list[str]
-) -> pymarc.Record | None:
-    """A MARCXML <record> as a pymarc Record; None when it holds no MARC at all (a record of
+def _record_from_xml(element: etree._Element, line_base: int, warnings: list[str]) -> Record | None:
+    """A MARCXML <record> as a Record; None when it holds no MARC at all (a record of
     another vocabulary). XML marks where each field begins and ends, so a field with a broken
     tag or a subfield without a code is dropped with a warning and the record kept."""
     leader: str | None = None
@@ -971,7 +1033,7 @@ def _record_from_xml(
             warnings.append(f"a {local} {what}{_line(child, line_base)}: dropped")
             continue
         if kind == 1:
-            fields.append(Field(tag, data=child.text or ""))
+            fields.append(Field.control(tag, child.text or ""))
             continue
         ind1 = child.get("ind1") or " "
         ind2 = child.get("ind2") or " "
@@ -993,16 +1055,13 @@ def _record_from_xml(
                     warnings.append(f"field {tag}: a subfield without a code{where}: dropped")
                     continue
                 warnings.append(f"field {tag}: subfield code {code!r} is not one character{where}")
-            subfields.append(Subfield(code[0], sub.text or ""))
-        fields.append(Field(tag, Indicators(ind1, ind2), subfields))
+            subfields.append((code[0], sub.text or ""))
+        fields.append(Field.make(tag, ind1, ind2, subfields))
     if not marc:
         return None
     if leader is None:
         raise _Reject("the record has no leader")
-    record = pymarc.Record()
-    record.leader = pymarc.Leader(leader)
-    record.fields = fields  # type: ignore[assignment]
-    return record
+    return Record(leader, fields)
 
 
 def read_marcxml(stream: _Source | BinaryIO) -> Iterator[ReadResult]:
@@ -1036,7 +1095,7 @@ def _unwrap_json(value: object) -> list[object]:
     return [value]
 
 
-def _record_from_json(value: object, warnings: list[str]) -> pymarc.Record:
+def _record_from_json(value: object, warnings: list[str]) -> Record:
     if not isinstance(value, dict):
         raise _Reject(
             f"a JSON {type(value).__name__} where a MARC-in-JSON record (an object with "
@@ -1052,8 +1111,7 @@ def _record_from_json(value: object, warnings: list[str]) -> pymarc.Record:
         raise _Reject("'leader' is not a string")
     if not isinstance(fields, list):
         raise _Reject("'fields' is not a list")
-    record = pymarc.Record()
-    record.leader = pymarc.Leader(_fix_leader(leader, warnings))
+    record = Record(_fix_leader(leader, warnings))
     out: list[Field] = []
     for number, item in enumerate(fields, start=1):
         if not isinstance(item, dict) or len(item) != 1:
@@ -1065,7 +1123,7 @@ def _record_from_json(value: object, warnings: list[str]) -> pymarc.Record:
         if isinstance(content, str):
             if not control:
                 raise _Reject(f"fields[{number}] ({tag}): a string where subfields were expected")
-            out.append(Field(tag, data=content))
+            out.append(Field(tag, True, content))
             continue
         if not isinstance(content, dict) or control:
             raise _Reject(
@@ -1098,9 +1156,9 @@ def _record_from_json(value: object, warnings: list[str]) -> pymarc.Record:
                         f"fields[{number}] ({tag}) subfield {sub_number}: code {code!r} must be "
                         "one character with a string value"
                     )
-                codes.append(Subfield(code, text))
-        out.append(Field(tag, Indicators(*indicators), codes))
-    record.fields = out  # type: ignore[assignment]
+                codes.append((code, text))
+        out.append(Field.make(tag, indicators[0], indicators[1], codes))
+    record.fields = out
     return record
 
 

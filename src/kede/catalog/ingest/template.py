@@ -29,9 +29,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import pymarc
-from pymarc import Field, Indicators, Subfield
-
+from kede.catalog.ingest.lean import Field, Record, Subfield
 from kede.catalog.normalise import year_of
 from kede.core.identifiers import normalise_isbn, normalise_issn
 
@@ -166,7 +164,7 @@ _MAX_COPIES = 9999
 class RowResult:
     """One CSV row turned into a MARC record, or the reasons it cannot be."""
 
-    record: pymarc.Record | None
+    record: Record | None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -231,19 +229,19 @@ def convert_row(row: Mapping[str, str]) -> RowResult:
     isbn_fields: list[Field] = []
     for isbn in _split(_cell(row, "isbn")):
         if normalise_isbn(isbn):
-            isbn_fields.append(Field("020", Indicators(" ", " "), [Subfield("a", isbn)]))
+            isbn_fields.append(Field.make("020", " ", " ", [Subfield("a", isbn)]))
         else:
             warnings.append(f"isbn {isbn!r} is not a valid ISBN; kept as an invalid ISBN (020 $z)")
-            isbn_fields.append(Field("020", Indicators(" ", " "), [Subfield("z", isbn)]))
+            isbn_fields.append(Field.make("020", " ", " ", [Subfield("z", isbn)]))
     issn_fields: list[Field] = []
     for issn in _split(_cell(row, "issn")):
         if normalise_issn(issn):
-            issn_fields.append(Field("022", Indicators(" ", " "), [Subfield("a", issn)]))
+            issn_fields.append(Field.make("022", " ", " ", [Subfield("a", issn)]))
         else:
             warnings.append(
                 f"issn {issn!r} is not a valid ISSN; kept as an incorrect ISSN (022 $y)"
             )
-            issn_fields.append(Field("022", Indicators(" ", " "), [Subfield("y", issn)]))
+            issn_fields.append(Field.make("022", " ", " ", [Subfield("y", issn)]))
 
     barcodes = _split(_cell(row, "barcode"))
     if len(set(barcodes)) != len(barcodes):
@@ -262,24 +260,23 @@ def convert_row(row: Mapping[str, str]) -> RowResult:
         return RowResult(None, errors, warnings)
 
     serial = bool(issn_fields) and not isbn_fields
-    record = pymarc.Record()
-    record.leader = pymarc.Leader(f"00000na{'s' if serial else 'm'} a2200000 i 4500")
-    record.add_field(Field("001", data=local_id))
-    record.add_field(Field("008", data=_fixed_field(year, language)))
+    record = Record(f"00000na{'s' if serial else 'm'} a2200000 i 4500")
+    record.add_field(Field.control("001", local_id))
+    record.add_field(Field.control("008", _fixed_field(year, language)))
     record.add_field(*isbn_fields, *issn_fields)
     author = _cell(row, "author")
     if author:
         personal = "1" if "," in author else "0"
-        record.add_field(Field("100", Indicators(personal, " "), [Subfield("a", author)]))
-    record.add_field(Field("245", Indicators("1" if author else "0", "0"), [Subfield("a", title)]))
+        record.add_field(Field.make("100", personal, " ", [Subfield("a", author)]))
+    record.add_field(Field.make("245", "1" if author else "0", "0", [Subfield("a", title)]))
     edition = _cell(row, "edition")
     if edition:
-        record.add_field(Field("250", Indicators(" ", " "), [Subfield("a", edition)]))
+        record.add_field(Field.make("250", " ", " ", [Subfield("a", edition)]))
     publisher = _cell(row, "publisher")
     if publisher or year_text:
         imprint = [Subfield("b", publisher)] if publisher else []
         imprint += [Subfield("c", year_text)] if year_text else []
-        record.add_field(Field("264", Indicators(" ", "1"), imprint))
+        record.add_field(Field.make("264", " ", "1", imprint))
 
     call_number = _cell(row, "call_number")
     location = _cell(row, "location")
@@ -288,16 +285,14 @@ def convert_row(row: Mapping[str, str]) -> RowResult:
     if barcodes:
         for barcode in barcodes:
             count = [Subfield("9", "1")] if copies is not None else []
-            record.add_field(
-                Field("852", Indicators(" ", " "), [*shelf, Subfield("p", barcode), *count])
-            )
+            record.add_field(Field.make("852", " ", " ", [*shelf, Subfield("p", barcode), *count]))
     elif shelf or copies is not None:
         count = [Subfield("9", str(copies))] if copies is not None else []
-        record.add_field(Field("852", Indicators(" ", " "), [*shelf, *count]))
+        record.add_field(Field.make("852", " ", " ", [*shelf, *count]))
     return RowResult(record, errors, warnings)
 
 
-def record_to_row(record: pymarc.Record) -> dict[str, str]:
+def record_to_row(record: Record) -> dict[str, str]:
     """A record written by `convert_row` back as a template row (the inverse, for checks and
     for offering a member its own data back)."""
 

@@ -1,6 +1,11 @@
 """The article search index, beside the works' (`kede.catalog.indexing`): the same engines
-(Tantivy in `<KEDE_SEARCH_DIR>-articles`, or a PostgreSQL table of its own), one document per
-article: its title, authors, journal, DOI and ISSNs, year and language.
+(Tantivy in `<KEDE_SEARCH_DIR>-articles`, or a PostgreSQL table of its own), so the works'
+search is unchanged. One document per article: its title (words, CJK bigrams, either script,
+as `search.analysis` cuts them), authors, abstract, journal, DOI and ISSNs, year and language.
+
+Queries are the catalogue's (`title:`, `author:`, `doi:`, `issn:`, "phrases", a bare DOI or
+ISSN), and two more for articles: `journal:` (also `jo:`) for the journal's title, and
+`year:2012` or `year:2010-2014` (also `py:`) for the year of publication.
 
 PostgreSQL's table is written in the articles' own transaction. Tantivy's is written after the
 commit; articles a crash kept from it are written by `kede catalog articles reindex` (loading
@@ -10,6 +15,8 @@ the same file again also writes them).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import re
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,9 +63,9 @@ def documents(ids: Iterable[int]) -> list[SearchDoc]:
             SearchDoc(
                 work_id=a.id,
                 title=a.title,
-                alt_titles=[a.journal_title] if a.journal_title else [],
                 authors=list(a.authors),
-                publisher=a.journal_title,
+                publisher=a.journal_title,  # `journal:` (and any word) finds it
+                subjects=[a.abstract] if a.abstract else [],
                 identifiers=identifiers,
                 year=a.year,
                 format="article",
@@ -115,15 +122,73 @@ def rebuild(batch: int = 5000) -> int:
     return done
 
 
+# `journal:` is the index's publisher field; `year:` becomes a filter. Quoted phrases are left
+# as they are: the first alternatives consume them.
+_ARTICLE_FIELDS = re.compile(
+    r'"[^"]*"?|“[^”]*”?|「[^」]*」?|(?<!\S)(journal|jo):|(?<!\S)(year|py):(?:\s*(?=[0-9]))?(\S*)',
+    re.IGNORECASE,
+)
+_YEARS = re.compile(r"^([0-9]{4})?(?:(-|–)([0-9]{4})?)?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ArticleQuery:
+    text: str
+    year_from: int | None = None
+    year_to: int | None = None
+    problems: tuple[str, ...] = ()
+
+
+def article_query(text: str) -> ArticleQuery:
+    """The catalogue query in `text` with the articles' own prefixes taken out: `journal:`
+    searches the journal's title, `year:` (one year, or a range open at either end) filters."""
+    years: list[tuple[int | None, int | None]] = []
+    problems: list[str] = []
+
+    def rewrite(match: re.Match) -> str:
+        if match.group(1):
+            return "publisher:"
+        if not match.group(2):
+            return match.group(0)  # a quoted phrase
+        value = match.group(3)
+        found = _YEARS.match(value)
+        if not value or found is None or not (found.group(1) or found.group(3)):
+            problems.append(f"“{match.group(0)}”: give a year (2012) or years (2010-2014).")
+            return " "
+        low = int(found.group(1)) if found.group(1) else None
+        high = int(found.group(3)) if found.group(3) else None
+        years.append((low, high if found.group(2) else low))
+        return " "
+
+    rewritten = _ARTICLE_FIELDS.sub(rewrite, text)
+    year_from = max((low for low, _h in years if low is not None), default=None)
+    year_to = min((high for _l, high in years if high is not None), default=None)
+    return ArticleQuery(" ".join(rewritten.split()), year_from, year_to, tuple(problems))
+
+
 def search_articles(
     text: str, *, year_from: int | None = None, year_to: int | None = None,
     languages: tuple[str, ...] = (), limit: int = 20, offset: int = 0,
 ) -> Results:  # fmt: skip
+    """Articles ranked for `text` (see the module's note on queries); a `year:` in the text
+    narrows `year_from`/`year_to`."""
+    asked = article_query(text)
+    if asked.year_from is not None:
+        year_from = max(year_from or asked.year_from, asked.year_from)
+    if asked.year_to is not None:
+        year_to = min(year_to or asked.year_to, asked.year_to)
+    if year_from is not None and year_to is not None and year_from > year_to:
+        return Results(total=0, hits=[], problems=asked.problems)
     query = Query(
-        text=text,
+        text=asked.text,
         filters=Filters(languages=languages, year_from=year_from, year_to=year_to),
         limit=limit,
         offset=offset,
         highlight=True,
     )
-    return engine().search(query)
+    if not query.text and year_from is None and year_to is None and not languages:
+        return Results(total=0, hits=[], problems=asked.problems)  # not the whole index
+    results = engine().search(query)
+    if asked.problems:
+        results = dataclasses.replace(results, problems=asked.problems + results.problems)
+    return results

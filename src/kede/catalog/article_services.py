@@ -1,38 +1,45 @@
 """Journal articles in the union catalogue: loaded from article-level metadata (Crossref JSON,
 JATS, PubMed XML, the CSV template; read by `kede.catalog.articles`), attached to their
-journal's work by ISSN (else by the journal's exact title), and written to the article search
-index (`kede.catalog.article_index`).
+journal's work by ISSN (else by the journal's normalised title), and written to the article
+search index (`kede.catalog.article_index`).
 
-Loading the same article again (the same DOI, else the same ISSN, volume and first page, else
-the same title and year) updates it in place. Articles whose journal is not in the catalogue
-yet are kept unattached; `articles_attach` tries them again after the journals arrive.
+An article is stored once. A record loaded again, from the same file or another one in another
+format, updates the article it is the same as (`articles.same_article`: the same DOI; else, when
+one of them has no DOI, any shared citation key: an ISSN with volume and first page, the title
+with the year). What the new record gives replaces what was stored; what it leaves out is kept,
+so a CSV row without a DOI does not take the DOI away from the Crossref record it matches.
+
+Articles whose journal is not in the catalogue yet are kept unattached; `articles_attach` tries
+them again after the journals arrive (run it after a catalogue load that brings serials).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from django.db import transaction
 
 from kede.catalog.articles import (
     ArticleData,
-    citation_key,
-    journal_key,
+    citation_keys,
     journal_keys,
     read_article_file,
     read_articles,
 )
-from kede.catalog.models import Article, MatchKey, Work
+from kede.catalog.models import Article, ArticleKey, MatchKey, Work
 
 BATCH = 500
 MAX_LISTED = 1000
+NO_KEY = "neither a DOI, nor ISSN, volume and page, nor a title and year"
 
 
 @dataclass
 class ArticleLoad:
-    """What a load did: counts, and every rejected position with its reason."""
+    """What a load did: counts (`stored` new articles, `updated` existing ones, of which
+    `attached` now belong to their journal's work and `unattached` wait for it), and every
+    rejected position as (file, position, reason)."""
 
     read: int = 0
     stored: int = 0
@@ -40,6 +47,12 @@ class ArticleLoad:
     attached: int = 0
     unattached: int = 0
     rejected: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def add(self, other: ArticleLoad) -> None:
+        """Add another load's counts and rejections to these (one report for many files)."""
+        for name in ("read", "stored", "updated", "attached", "unattached"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejected.extend(other.rejected)
 
     def as_dict(self) -> dict:
         return {
@@ -56,6 +69,57 @@ class ArticleLoad:
         }
 
 
+def _require_centre(actor) -> None:
+    """Article metadata is the consortium's, not one member's: the centre's staff load it (no
+    actor: a script or the worker)."""
+    from kede.catalog.services import _require
+
+    _require(actor, "catalogue.configure")
+
+
+# ---- rows and records -----------------------------------------------------------------------
+
+
+def stored_data(row) -> ArticleData:
+    """An article row (or anything with its fields) as `ArticleData`, to merge a new record
+    into and to compute its keys from."""
+    pages = row.pages or ""
+    first, _dash, last = pages.partition("-")
+    return ArticleData(
+        title=row.title,
+        doi=row.doi or None,
+        journal_title=row.journal_title,
+        issn_print=row.issn_print or None,
+        issn_electronic=row.issn_electronic or None,
+        volume=row.volume,
+        issue=row.issue,
+        first_page=first.strip(),
+        last_page=last.strip(),
+        year=row.year,
+        published=row.published,
+        authors=tuple(row.authors or ()),
+        abstract=row.abstract,
+        language=row.language,
+        license_url=row.license_url,
+    )
+
+
+_PAGE_FIELDS = ("first_page", "last_page", "article_number")
+
+
+def _merged(old: ArticleData, new: ArticleData) -> ArticleData:
+    """`old` with every value `new` gives; the pages as one unit (a new first page with the
+    old last page would be a range nobody printed)."""
+    changes = {
+        f.name: getattr(new, f.name)
+        for f in fields(ArticleData)
+        if f.name not in _PAGE_FIELDS and getattr(new, f.name) not in (None, "", ())
+    }
+    if new.first_page or new.article_number:
+        changes.update({name: getattr(new, name) for name in _PAGE_FIELDS})
+    return replace(old, **changes)
+
+
 def _pages(article: ArticleData) -> str:
     if article.first_page and article.last_page and article.last_page != article.first_page:
         return f"{article.first_page}-{article.last_page}"
@@ -63,6 +127,7 @@ def _pages(article: ArticleData) -> str:
 
 
 def _values(article: ArticleData, source: str) -> dict:
+    keys = journal_keys(article)
     return {
         "title": article.title,
         "authors": list(article.authors),
@@ -78,15 +143,28 @@ def _values(article: ArticleData, source: str) -> dict:
         "language": article.language[:8],
         "abstract": article.abstract[:5000],
         "license_url": article.license_url[:500],
-        "journal_key": journal_key(article)[:300],
+        "journal_key": (keys[0] if keys else "")[:300],
         "source": source[:100],
     }
+
+
+def _keys(article: ArticleData) -> list[str]:
+    return [k[:500] for k in citation_keys(article)]
+
+
+def _compatible(stored: Article, article: ArticleData) -> bool:
+    """`same_article`'s rule for two records that share a key: two DOIs must agree."""
+    doi = stored.doi or ""
+    return not (doi and article.doi and doi.lower() != article.doi.lower())
+
+
+# ---- journals -------------------------------------------------------------------------------
 
 
 def journals_for(keys: Iterable[str]) -> dict[str, int]:
     """The journal work for each attaching key: "issn:…" through the catalogue records that
     carry that ISSN (a serial's work first), "journal:<title key>" through serial works of
-    that exact title."""
+    that normalised title."""
     from kede.catalog.normalise import title_key
 
     keys = set(keys)
@@ -100,47 +178,118 @@ def journals_for(keys: Iterable[str]) -> dict[str, int]:
             .order_by("record__work_id")
         )
         for key, work_id, form in rows:
-            if key not in found or form == "serial":
-                found.setdefault(key, work_id)
-                if form == "serial":
-                    found[key] = work_id
+            if form == "serial" and found.get(f"serial:{key}") is None:
+                found[key] = work_id
+                found[f"serial:{key}"] = work_id
+            found.setdefault(key, work_id)
+    found = {k: v for k, v in found.items() if not k.startswith("serial:")}
     titles = {k.removeprefix("journal:") for k in keys if k.startswith("journal:")}
     if titles:
-        for work_id, title in Work.objects.filter(format="serial").values_list("id", "title"):
+        serials = Work.objects.filter(format="serial").values_list("id", "title").order_by("id")
+        for work_id, title in serials.iterator(chunk_size=2000):
             key = title_key(title)
             if key in titles:
                 found.setdefault(f"journal:{key}", work_id)
     return found
 
 
+def _journal_of(article: ArticleData, journals: dict[str, int]) -> int | None:
+    return next((journals[k] for k in journal_keys(article) if k in journals), None)
+
+
+# ---- loads ----------------------------------------------------------------------------------
+
+
 def _store(batch: list[tuple[ArticleData, str]], report: ArticleLoad) -> set[int]:
-    """One batch in one transaction; returns the ids of the articles it stored."""
-    by_key: dict[str, tuple[ArticleData, str]] = {}
-    for article, source in batch:
-        by_key[citation_key(article)[:500]] = (article, source)  # the last one wins
-    journals = journals_for(k for a, _s in by_key.values() for k in journal_keys(a))
-    ids: set[int] = set()
+    """One batch in one transaction; returns the ids of the articles it wrote."""
+    wanted = sorted({k for article, _s in batch for k in _keys(article)})
     with transaction.atomic():
-        existing = {a.citation_key: a for a in Article.objects.filter(citation_key__in=by_key)}
-        fresh = []
-        for key, (article, source) in by_key.items():
-            values = _values(article, source)
-            journal = next((journals[k] for k in journal_keys(article) if k in journals), None)
-            values["journal_id"] = journal
-            report.attached += journal is not None
-            report.unattached += journal is None
-            row = existing.get(key)
+        found: dict[str, set[int]] = {}
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            for key, article_id in ArticleKey.objects.filter(key__in=chunk).values_list(
+                "key", "article_id"
+            ):
+                found.setdefault(key, set()).add(article_id)
+        ids = {i for matching in found.values() for i in matching}
+        rows = {a.id: a for a in Article.objects.filter(id__in=ids)}
+        stored_keys: dict[int, set[str]] = {i: set() for i in rows}
+        for article_id, key in ArticleKey.objects.filter(article_id__in=rows).values_list(
+            "article_id", "key"
+        ):
+            stored_keys[article_id].add(key)
+        by_key: dict[str, list[Article]] = {
+            key: [rows[i] for i in sorted(matching) if i in rows] for key, matching in found.items()
+        }
+
+        # Each record, in order: the article it is the same as (by its best key first), or
+        # a new one. Records of one batch may be the same article too: new rows are matched
+        # as soon as they are made.
+        merged: dict[int, tuple[Article, ArticleData, set[str], bool]] = {}
+        for article, source in batch:
+            keys = _keys(article)
+            row = next(
+                (
+                    candidate
+                    for key in keys
+                    for candidate in by_key.get(key, ())
+                    if _compatible(candidate, article)
+                ),
+                None,
+            )
             if row is None:
-                fresh.append(Article(citation_key=key, **values))
-                continue
-            for name, value in values.items():
+                row = Article()
+                data, old_keys, existed = article, set(), False
+            elif id(row) in merged:
+                _row, data, old_keys, existed = merged[id(row)]
+                data = _merged(data, article)
+            else:
+                old_keys = stored_keys.get(row.pk, set()) | {row.citation_key}
+                data, existed = _merged(stored_data(row), article), True
+            for name, value in _values(data, source).items():
                 setattr(row, name, value)
-            row.save()
-            ids.add(row.id)
-            report.updated += 1
-        made = Article.objects.bulk_create(fresh, batch_size=BATCH)
-        ids.update(a.id for a in made)
-        report.stored += len(made)
+            all_keys = old_keys | set(keys) | set(_keys(data))
+            merged[id(row)] = (row, data, all_keys, existed)
+            for key in all_keys:
+                matching = by_key.setdefault(key, [])
+                if not any(other is row for other in matching):
+                    matching.append(row)
+
+        touched = list(merged.values())
+        journals = journals_for(k for _r, data, _k, _e in touched for k in journal_keys(data))
+        fresh: list[Article] = []
+        for row, data, _k, existed in touched:
+            row.journal_id = _journal_of(data, journals)
+            report.attached += row.journal_id is not None
+            report.unattached += row.journal_id is None
+            best = _keys(data)[0]
+            if existed:
+                taken = (
+                    best != row.citation_key
+                    and Article.objects.filter(citation_key=best).exclude(pk=row.pk).exists()
+                )
+                row.citation_key = row.citation_key if taken else best
+                row.save()
+                report.updated += 1
+            else:
+                row.citation_key = best
+                fresh.append(row)
+        Article.objects.bulk_create(fresh, batch_size=BATCH)
+        report.stored += len(fresh)
+        if any(row.pk is None for row in fresh):  # a database that does not return ids
+            made = dict(
+                Article.objects.filter(
+                    citation_key__in=[r.citation_key for r in fresh]
+                ).values_list("citation_key", "id")
+            )
+            for row in fresh:
+                row.pk = made[row.citation_key]
+        ids = {row.pk for row, *_rest in touched}
+        ArticleKey.objects.filter(article_id__in=[r.pk for r, _d, _k, e in touched if e]).delete()
+        ArticleKey.objects.bulk_create(
+            [ArticleKey(article_id=row.pk, key=k) for row, _d, keys, _e in touched for k in keys],
+            batch_size=BATCH,
+        )
         from kede.catalog import article_index
 
         article_index.index_on_commit(ids)
@@ -148,13 +297,22 @@ def _store(batch: list[tuple[ArticleData, str]], report: ArticleLoad) -> set[int
 
 
 def articles_load(
-    *, data: bytes | str | None = None, path: Path | None = None, source: str = ""
+    *,
+    data: bytes | str | None = None,
+    path: Path | str | None = None,
+    source_name: str = "",
+    actor=None,
 ) -> ArticleLoad:
-    """Load one file of article metadata (the format is told from its content). Every record
-    that cannot be made into an article is listed with its position and reason; the load
-    goes on past it."""
+    """Load one file of article metadata, given as `data` or as a `path` (Crossref JSON, JATS
+    or PubMed XML, or the CSV template: the format is told from the content). `source_name`
+    names it in the report and on the articles (default: the file's name). Every record that
+    cannot be made into an article is listed with its position and reason and the load goes
+    on past it; records are stored in batches, each in one transaction. Centre staff only."""
+    _require_centre(actor)
     report = ArticleLoad()
-    name = source or (path.name if path else "")
+    if path is not None:
+        path = Path(path)
+    name = source_name or (path.name if path is not None else "")
     results = read_article_file(path) if path is not None else read_articles(data or b"")
     batch: list[tuple[ArticleData, str]] = []
     for result in results:
@@ -162,14 +320,8 @@ def articles_load(
         if result.article is None:
             report.rejected.append((name, result.position, result.error))
             continue
-        if not citation_key(result.article):
-            report.rejected.append(
-                (
-                    name,
-                    result.position,
-                    "neither a DOI, nor ISSN, volume and page, nor a title and year",
-                )
-            )
+        if not citation_keys(result.article):
+            report.rejected.append((name, result.position, NO_KEY))
             continue
         batch.append((result.article, name))
         if len(batch) >= BATCH:
@@ -180,27 +332,30 @@ def articles_load(
     return report
 
 
-def articles_attach() -> int:
-    """Attach the articles whose journal has arrived in the catalogue since they were loaded;
-    returns how many were attached."""
+def articles_attach(*, actor=None) -> int:
+    """Attach the articles whose journal has arrived in the catalogue since they were loaded
+    (by each ISSN, then the journal's normalised title); returns how many were attached."""
     from kede.catalog import article_index
 
+    _require_centre(actor)
+    waiting: dict[tuple[str, ...], list[int]] = {}
+    for row in Article.objects.filter(journal__isnull=True).exclude(journal_key="").iterator():
+        keys = journal_keys(stored_data(row))
+        if keys:
+            waiting.setdefault(keys, []).append(row.id)
+    journals = journals_for({k for keys in waiting for k in keys})
     attached = 0
-    keys = set(
-        Article.objects.filter(journal__isnull=True)
-        .exclude(journal_key="")
-        .values_list("journal_key", flat=True)
-        .distinct()
-    )
-    journals = journals_for(keys)
-    for key, work_id in journals.items():
-        with transaction.atomic():
-            ids = list(
-                Article.objects.filter(journal__isnull=True, journal_key=key).values_list(
-                    "id", flat=True
+    by_work: dict[int, list[int]] = {}
+    for keys, ids in waiting.items():
+        work_id = next((journals[k] for k in keys if k in journals), None)
+        if work_id is not None:
+            by_work.setdefault(work_id, []).extend(ids)
+    for work_id, ids in by_work.items():
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            with transaction.atomic():
+                attached += Article.objects.filter(id__in=chunk, journal__isnull=True).update(
+                    journal_id=work_id
                 )
-            )
-            Article.objects.filter(id__in=ids).update(journal_id=work_id)
-            article_index.index_on_commit(set(ids))
-        attached += len(ids)
+                article_index.index_on_commit(set(chunk))
     return attached

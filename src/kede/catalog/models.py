@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from kede.consortium.models import Consortium, Institution
@@ -258,6 +259,24 @@ class Article(models.Model):
     class Meta:
         verbose_name = _("article")
         verbose_name_plural = _("articles")
+        constraints = [
+            # DOIs are case-insensitive: one article per DOI however it was written.
+            models.UniqueConstraint(
+                Lower("doi"), condition=~models.Q(doi=""), name="uniq_article_doi"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.title[:80]
+
+
+class ArticleKey(models.Model):
+    """Every key a citation of an article may be matched on (`articles.citation_keys` of each
+    record loaded into it: the DOI, each ISSN with volume and first page, title with year), so
+    the same article from another file, in another format, updates it (`same_article`)."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="keys")
+    key = models.CharField(max_length=500, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["article", "key"], name="uniq_article_key")]

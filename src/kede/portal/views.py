@@ -44,9 +44,10 @@ def search(request: HttpRequest) -> HttpResponse:
     """Ranked search at the reader's level of choice: their own library, their region, or the
     whole consortium (with how many each level finds), narrowed by format and language."""
     query = request.GET.get("q", "").strip()[:300]
+    kind = "articles" if request.GET.get("kind") == "articles" else "catalogue"
     if not query:
-        return render(request, "portal/search.html", {"query": query})
-    if request.GET.get("kind") == "articles":
+        return render(request, "portal/search.html", {"query": query, "kind": kind})
+    if kind == "articles":
         return _search_articles(request, query)
     levels = catalog.search_levels(request.user)
     level = request.GET.get("level", "all")
@@ -75,6 +76,25 @@ def search(request: HttpRequest) -> HttpResponse:
     )  # fmt: skip
 
 
+def article_request_query(article) -> str:
+    """The request form's address parameters for an article: its citation, and its journal's
+    work when the catalogue has it (so the request is routed to the journal's holders)."""
+    params = {
+        "title": article.title[:1000],
+        "author": "; ".join(article.authors)[:500],
+        "container_title": article.journal_title[:1000],
+        "volume": article.volume,
+        "issue": article.issue,
+        "pages": article.pages,
+        "year": article.year or "",
+        "issn": article.issn_print or article.issn_electronic,
+        "doi": article.doi,
+    }
+    if article.journal_id:
+        params["work"] = article.journal_id
+    return urlencode({k: v for k, v in params.items() if v})
+
+
 def _search_articles(request: HttpRequest, query: str) -> HttpResponse:
     """Journal articles, each with the libraries whose run of its journal includes it and a
     link that opens the request form filled with its citation."""
@@ -83,21 +103,13 @@ def _search_articles(request: HttpRequest, query: str) -> HttpResponse:
         query, page=int(number) if number.isascii() and number.isdigit() else 1, per_page=PAGE_SIZE
     )
     for hit in page.hits:
-        a = hit.article
-        hit.request_query = urlencode(
-            {
-                "title": a.title[:1000],
-                "author": "; ".join(a.authors)[:500],
-                "container_title": a.journal_title,
-                "volume": a.volume,
-                "issue": a.issue,
-                "pages": a.pages,
-                "year": a.year or "",
-                "issn": a.issn_print or a.issn_electronic,
-                "doi": a.doi,
-            }
-        )
-    return render(request, "portal/search_articles.html", {"query": query, "page": page})
+        hit.request_query = article_request_query(hit.article)
+    start = (page.number - 1) * page.per_page + 1
+    return render(
+        request,
+        "portal/search_articles.html",
+        {"query": query, "page": page, "kind": "articles", "start": start},
+    )
 
 
 def _level_labels(levels: list[tuple[str, dict]]) -> list[str]:

@@ -4,7 +4,7 @@ thirty-odd libraries, loaded end to end, then searched.
     .venv/bin/python bench/catalogue_scale.py [--records 1000000] [--institutions 32]
         [--mean-holders 1.5] [--seed 1] [--cache-dir DIR] [--gzip] [--queries 100]
         [--pg [--pg-url postgres://postgres@127.0.0.1:5432/test] [--search tantivy|postgres]]
-        [--profile] [--keep] [--json] [CORPUS]
+        [--profile [N]] [--keep] [--json] [CORPUS]
 
 A quick run: `--records 20000` (a couple of minutes).
 
@@ -49,7 +49,7 @@ A quick run: `--records 20000` (a couple of minutes).
      (`indexing.engine().search(Query(...))`, the same query, facets and highlighting):
      p50/p95/p99 ms of each, per kind and overall.
 
-`--profile` runs the second library's load under cProfile. Figures are printed (with `--json`
+`--profile N` runs the Nth library's load under cProfile (the second without N). Figures are printed (with `--json`
 one JSON object on stdout; progress goes to stderr); nothing is asserted: machines are shared
 and noisy.
 """
@@ -909,7 +909,7 @@ class Sampler:
         }
 
 
-def load_all(sources, directory: Path, manifest: dict, *, profile: bool) -> dict:
+def load_all(sources, directory: Path, manifest: dict, *, profile: int) -> dict:
     from kede.catalog import indexing, services
 
     libraries = manifest["libraries"]
@@ -919,7 +919,7 @@ def load_all(sources, directory: Path, manifest: dict, *, profile: bool) -> dict
     profiler = None
     rss_before = rss_mb()
     for i, (source, lib) in enumerate(zip(sources, libraries, strict=True)):
-        if profile and i == 1:
+        if profile and i == profile - 1:
             profiler = cProfile.Profile()
             profiler.enable()
         start = time.perf_counter()
@@ -930,7 +930,7 @@ def load_all(sources, directory: Path, manifest: dict, *, profile: bool) -> dict
                 progress=lambda n, offset=offset: sampler.at(offset + n),
             )  # fmt: skip
         seconds = time.perf_counter() - start
-        if profiler is not None and i == 1:
+        if profiler is not None and i == profile - 1:
             profiler.disable()
         read = run.report.get("read", 0)
         loaded += read
@@ -1138,7 +1138,10 @@ def main() -> int:
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/test")
     parser.add_argument("--search", choices=("tantivy", "postgres"),
                         help="search engine (default: tantivy; postgres with --pg)")  # fmt: skip
-    parser.add_argument("--profile", action="store_true", help="cProfile the second library's load")
+    parser.add_argument(
+        "--profile", type=int, nargs="?", const=2, default=0, metavar="N",
+        help="cProfile the Nth library's load (default the second)",
+    )  # fmt: skip
     parser.add_argument(
         "--keep", action="store_true", help="keep the database (and PostgreSQL schema)"
     )

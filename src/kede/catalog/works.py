@@ -22,6 +22,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db import connection, models
 from django.utils import timezone
@@ -191,14 +192,20 @@ def records_prepare(
     }
     missing = [local_id for local_id in wanted if local_id not in found]
     if missing:
+        made = {i: CatalogRecord(source=source, local_id=i, **wanted[i]) for i in missing}
         CatalogRecord.objects.bulk_create(
-            [CatalogRecord(source=source, local_id=i, **wanted[i]) for i in missing],
+            list(made.values()),
             ignore_conflicts=True,  # another load of this source may have made one meanwhile
         )
-        found.update(
-            (r.local_id, r)
-            for r in CatalogRecord.objects.filter(source=source, local_id__in=missing)
+        # Only the new ids are read back: the rows hold what was just written.
+        ids = CatalogRecord.objects.filter(source=source, local_id__in=missing).values_list(
+            "local_id", "id"
         )
+        for local_id, record_id in ids:
+            record = made[local_id]
+            record.pk = record_id
+            record._state.adding, record._state.db = False, CatalogRecord.objects.db
+            found[local_id] = record
     return found, set(missing)
 
 
@@ -368,9 +375,18 @@ def _insert_keys(rows: list[tuple[str, int]]) -> None:
         cursor.executemany(sql, rows)
 
 
+class _Candidate(NamedTuple):
+    """Another source's record, as far as placing a new record needs it."""
+
+    id: int
+    source_id: int
+    work_id: int | None
+    match: dict
+
+
 def _candidates_by_key(
     source_id: int, keys: set[str]
-) -> tuple[dict[str, list[int]], dict[int, CatalogRecord]]:
+) -> tuple[dict[str, list[int]], dict[int, _Candidate]]:
     """For many records' keys at once: other sources' records in each usable block (the
     identifier blocks always, a title block only while it holds at most MAX_BLOCK records),
     and those records."""
@@ -394,14 +410,13 @@ def _candidates_by_key(
         for key, record_id in rows:
             by_key[key].append(record_id)
     ids = sorted({i for found in by_key.values() for i in found})
-    records: dict[int, CatalogRecord] = {}
+    records: dict[int, _Candidate] = {}
     for chunk in _chunks(ids):
-        records.update(
-            (r.id, r)
-            for r in CatalogRecord.objects.filter(id__in=chunk).only(
-                "id", "source_id", "work_id", "match"
-            )
+        # Plain rows: a model instance per candidate costs more than the comparison.
+        rows = CatalogRecord.objects.filter(id__in=chunk).values_list(
+            "id", "source_id", "work_id", "match"
         )
+        records.update((row[0], _Candidate(*row)) for row in rows)
     return by_key, records
 
 

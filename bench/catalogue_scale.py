@@ -972,6 +972,9 @@ def load_all(sources, directory: Path, manifest: dict, *, profile: int) -> dict:
         stats.sort_stats("tottime").print_stats(25)
         stats.sort_stats("cumulative").print_stats("kede", 35)
         out["profile"] = buffer.getvalue()
+        # The raw profile beside the corpus, for pstats' callers and callees.
+        profiler.dump_stats(directory / "load.prof")
+        out["profile_file"] = str(directory / "load.prof")
     return out
 
 
@@ -1260,6 +1263,7 @@ def main() -> int:
     report(result)
     if "profile" in load:
         print(load["profile"])
+        print(f"profile saved in {load['profile_file']}")
     return 0
 
 

@@ -193,6 +193,9 @@ KEDE_TASK_STALL_MINUTES = env.get_int("KEDE_TASK_STALL_MINUTES", 30)
 # A catalogue load silent this long (a live one reports after every batch) lost its worker
 # and is queued again.
 KEDE_LOAD_STALL_MINUTES = env.get_int("KEDE_LOAD_STALL_MINUTES", 10)
+# A catalogue file at least this big (bytes) is read, checked and prepared in a process of
+# its own while the load stores (on machines with two cores or more); 0: always in the load's.
+KEDE_LOAD_READER_BYTES = env.get_int("KEDE_LOAD_READER_BYTES", 4 * 1024 * 1024)
 
 EMAIL_BACKEND = env.get_str(
     "KEDE_EMAIL_BACKEND",

@@ -11,8 +11,10 @@ every rejected record with its reason) is kept for the member to read.
 from __future__ import annotations
 
 import copy
-import dataclasses
+import io
 import logging
+import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pymarc
+from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -31,7 +34,6 @@ from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
 from kede.catalog import works as merging
-from kede.catalog.dedup import MatchRecord, display_quality
 from kede.catalog.ingest import (
     CSV_MAPPING,
     DEFAULT_MAPPING,
@@ -50,7 +52,7 @@ from kede.catalog.ingest import (
 from kede.catalog.ingest.pipeline import results_from_records
 from kede.catalog.ingest.readers import FORMAT_CSV, ReadResult, RecordStream
 from kede.catalog.ingest.report import OUT_OF_SCOPE, UNCLASSIFIED, UNREADABLE, Rejection
-from kede.catalog.marc import BibRecord, MarcError
+from kede.catalog.marc import BibRecord
 from kede.catalog.models import (
     CatalogRecord,
     Holding,
@@ -60,6 +62,7 @@ from kede.catalog.models import (
     Source,
     SourceKind,
 )
+from kede.catalog.prepared import Prepared, outcomes_in_worker, prepare
 from kede.consortium.models import Consortium, Institution
 
 logger = logging.getLogger(__name__)
@@ -177,82 +180,13 @@ def scope_set(*, consortium: Consortium, rule: dict, actor=None) -> ScopePolicy:
 # ---- loads ----------------------------------------------------------------------------------
 
 
-def _display(bib: BibData) -> dict:
-    classes = [c.number for c in bib.classifications]
-    return {
-        "title": bib.title,
-        "author": bib.author,
-        "publisher": bib.publisher,
-        "year": str(bib.year or ""),
-        "edition": bib.edition,
-        "isbn": bib.isbns[0] if bib.isbns else "",
-        "issn": bib.issns[0] if bib.issns else "",
-        "format": bib.format,
-        "language": bib.language,
-        "title_vernacular": bib.title_vernacular,
-        "lccn": bib.lccn,
-        "oclc": bib.oclc_numbers[0] if bib.oclc_numbers else "",
-        "classification": classes[0] if classes else "",
-    }
-
-
-def _quality(record: pymarc.Record | None) -> int:
-    """`dedup.display_quality` as one sortable number."""
-    if record is None:
-        return 0
-    damaged, rank, source, fields, length = display_quality(record)
-    score = (10 + max(damaged, -9)) * 100 + rank * 10 + min(source, 9)
-    return (score * 1000 + min(fields, 999)) * 1_000_000 + min(length, 999_999)
-
-
-def _match_record(outcome: Outcome) -> MatchRecord:
-    record = getattr(outcome, "record", None)
-    if record is not None:
-        try:
-            return MatchRecord.from_marc(record)
-        except MarcError:  # no 001 or 245 $a where from_marc wants them: use the extraction
-            logger.debug("from_marc refused %s; matching on extracted data", outcome.local_id)
-    bib = outcome.bib
-    assert bib is not None
-    return MatchRecord(
-        id=outcome.local_id,
-        title=bib.title,
-        authors=tuple(a for a in [bib.author, *bib.added_authors] if a),
-        year=bib.year,
-        venue=bib.publisher,
-        edition=bib.edition,
-        volume=" ".join(bib.part_numbers),
-        isbns=tuple(bib.isbns),
-        issns=tuple(bib.issns),
-        lccn=bib.lccn,
-        oclc=bib.oclc_numbers[0] if bib.oclc_numbers else "",
-        oclcs=tuple(bib.oclc_numbers[1:]),
-        format=bib.format,
-        is_electronic=bib.electronic,
-        nonfiling=bib.nonfiling,
-        language=bib.language,
-    )
-
-
-def _coverage(record: pymarc.Record | None) -> tuple[str, list]:
-    if record is None or not record.get_fields("866", "863"):
-        return "", []
-    from kede.catalog.serials import holdings_by_location
-
-    texts = [" ".join(f.get_subfields("a")) for f in record.get_fields("866")]
-    spans = [
-        dataclasses.asdict(span)
-        for holding in holdings_by_location(record)
-        for span in holding.basic.spans
-    ]
-    return "; ".join(t for t in texts if t)[:2000], spans
-
-
-def _holding_values(record: CatalogRecord, items: list[HoldingData], marc) -> dict:
+def _holding_values(
+    record: CatalogRecord, items: list[HoldingData], coverage: tuple[str, list]
+) -> dict:
     """One holding per member record: its copies counted, its first call number and location
     shown, its serial coverage kept."""
     first = items[0] if items else HoldingData(local_id=record.local_id)
-    text, spans = _coverage(marc)
+    text, spans = coverage
     return {
         "record_id": record.id,
         "call_number": first.call_number[:200],
@@ -316,17 +250,20 @@ def _store_batch(
     sent = Counter(o.local_id[:100] for o in outcomes)
     deleted = {o.local_id[:100] for o in outcomes if o.status == "deleted"}
     together: list[merging.Incoming] = []
+    prepared: dict[str, Prepared] = {}
     one_by_one: list[tuple[Outcome, merging.Incoming | None]] = []
     for outcome in outcomes:
         local_id = outcome.local_id[:100]
         if outcome.status == "deleted":
             one_by_one.append((outcome, None))
             continue
+        ready = prepare(outcome)
+        prepared[local_id] = ready
         item = merging.Incoming(
             local_id=local_id,
-            mine=_match_record(outcome),
-            display=_display(outcome.bib),
-            quality=_quality(getattr(outcome, "record", None)),
+            mine=ready.mine,
+            display=ready.display,
+            quality=ready.quality,
             harvest_id=harvest_ids.get(outcome.position, ""),
         )
         if sent[local_id] == 1 and local_id not in deleted:
@@ -362,10 +299,10 @@ def _store_batch(
             local_id = outcome.local_id[:100]
             if outcome.status == "deleted" or local_id not in records:
                 continue
-            marc = getattr(outcome, "record", None)
+            coverage = prepared[local_id].coverage
             for institution in holders(outcome) if holders else [source.institution]:
                 pending[(institution.id, local_id)] = _holding_values(
-                    records[local_id], outcome.holdings, marc
+                    records[local_id], outcome.holdings, coverage
                 )
         _store_holdings(pending)
         merging.works_refresh(changes.touched - changes.removed)
@@ -482,6 +419,30 @@ def _sampled(results: Iterable[ReadResult], samples: list[dict]) -> Iterator[Rea
         yield result
 
 
+def _size_of(data: bytes | BinaryIO) -> int | None:
+    """The input's size in bytes (a compressed file's compressed size) when the file system
+    or the bytes tell it without reading; None otherwise."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return len(data)
+    try:
+        return os.fstat(data.fileno()).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def _worth_a_reading_process(data: bytes | BinaryIO) -> bool:
+    """Whether a load reads its file in a process of its own (`kede.catalog.prepared`): on
+    a machine with more than one core, for a file big enough that starting the process
+    (about a second) is repaid. KEDE_LOAD_READER_BYTES sets the size; 0 turns it off."""
+    threshold = settings.KEDE_LOAD_READER_BYTES
+    if threshold <= 0 or (os.cpu_count() or 1) < 2:
+        return False
+    if multiprocessing.current_process().daemon:  # a pool's worker may not start processes
+        return False
+    size = _size_of(data)
+    return size is not None and size >= threshold
+
+
 def catalogue_load(
     *,
     source: Source,
@@ -508,18 +469,29 @@ def catalogue_load(
             source=source, file_name=file_name[:300], started_by=actor, whole_catalogue=replace
         )
     report = IngestReport()
-    stream = RecordStream(data)
-    report.formats[stream.format or "unrecognised"] += 1
-    if stream.format == FORMAT_CSV:
-        mapping = CSV_MAPPING
     run.samples = []
-    outcomes = ingest_results(
-        _sampled(stream, run.samples),
-        mapping=mapping,
-        scope=scope,
-        report=report,
-        source=file_name,
-    )
+    if _worth_a_reading_process(data):
+        outcomes = outcomes_in_worker(
+            data,
+            mapping=mapping,
+            scope=scope,
+            report=report,
+            samples=run.samples,
+            max_samples=SAMPLES,
+            source=file_name,
+        )
+    else:
+        stream = RecordStream(data)
+        report.formats[stream.format or "unrecognised"] += 1
+        if stream.format == FORMAT_CSV:
+            mapping = CSV_MAPPING
+        outcomes = ingest_results(
+            _sampled(stream, run.samples),
+            mapping=mapping,
+            scope=scope,
+            report=report,
+            source=file_name,
+        )
     seen = _Seen() if replace else None
     run = _run_outcomes(run, outcomes, report, holders, seen=seen, progress=progress)
     if seen is not None and run.status == IngestStatus.DONE:

@@ -57,13 +57,16 @@ class Outcome:
     # The record as read (a lean Record, pymarc's API), for what the store needs beyond `bib`
     # (matching, display quality, serial coverage).
     record: Record | None = field(default=None, repr=False)
+    # What the store needs, when a reading process computed it already
+    # (`kede.catalog.prepared`); the record is then left behind.
+    prepared: Any = field(default=None, repr=False)
 
     @property
     def accepted(self) -> bool:
         return self.status == ACCEPTED
 
 
-def _outcome(
+def outcome_of(
     result: ReadResult, mapping: FieldMapping, scope: ScopeRule, seen: dict[str, int]
 ) -> Outcome:
     where = {"position": result.position, "offset": result.offset, "line": result.line}
@@ -139,7 +142,8 @@ def _outcome(
     )
 
 
-def _count(outcome: Outcome, report: IngestReport, source: str) -> None:
+def count_outcome(outcome: Outcome, report: IngestReport, source: str) -> None:
+    """The outcome counted in the report (and listed there when rejected)."""
     if outcome.warnings:
         report.add_warnings(
             outcome.warnings, f"{source + ' ' if source else ''}record {outcome.position}"
@@ -178,9 +182,9 @@ def ingest_results(
     `results_from_records`)."""
     seen: dict[str, int] = {}
     for result in results:
-        outcome = _outcome(result, mapping, scope, seen)
+        outcome = outcome_of(result, mapping, scope, seen)
         if report is not None:
-            _count(outcome, report, source)
+            count_outcome(outcome, report, source)
         yield outcome
 
 

@@ -8,13 +8,16 @@ ISSN), and two more for articles: `journal:` (also `jo:`) for the journal's titl
 `year:2012` or `year:2010-2014` (also `py:`) for the year of publication.
 
 PostgreSQL's table is written in the articles' own transaction. Tantivy's is written after the
-commit; articles a crash kept from it are written by `kede catalog articles reindex` (loading
-the same file again also writes them).
+commit, as the works' is (`kede.catalog.indexing`): the articles it owes are kept in a backlog
+table (`ArticleIndexBacklog`) written in the articles' own transaction, so a crash between the
+commit and the index write loses nothing. The next catch-up writes them: the next change's,
+or the worker's periodic `catch_up_article_index` (also run when the scheduler starts). A
+process that finds the index busy leaves the catch-up to the worker. `kede catalog articles
+reindex` rebuilds everything.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import threading
@@ -24,7 +27,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 
-from kede.catalog.models import Article
+from kede.catalog.models import Article, ArticleIndexBacklog
 from kede.catalog.search import Filters, IndexLocked, Query, Results, SearchDoc, open_engine
 from kede.catalog.search.engine import SearchEngine
 
@@ -83,42 +86,87 @@ def _write(ids: set[int]) -> None:
     if present:
         search.index(documents(present))
     search.commit()
-    close = getattr(search, "close", None)
+
+
+def _release_writer() -> None:
+    """Let the next process (the worker, another web process) take the index's one writer."""
+    close = getattr(engine(), "close", None)
     if settings.KEDE_SEARCH_ENGINE != "postgres" and close is not None:
-        close()  # let the next process take the one writer
+        close()
+
+
+# One catch-up at a time in a process: the engine holds one writer.
+_writing = threading.Lock()
+
+
+def catch_up(chunk: int = 5000, *, hand_to_worker: bool = True) -> int:
+    """Write to the index every article waiting in the backlog, oldest first, and take each
+    from the backlog once the index has committed it: an article the database still has is
+    (re)indexed, one it no longer has is removed. Returns how many articles were written.
+    When another process holds the index's writer, the worker is asked to finish (the
+    backlog keeps everything; the worker itself leaves it to its next periodic run)."""
+    done = 0
+    with _writing:
+        while True:
+            rows = list(
+                ArticleIndexBacklog.objects.order_by("id").values_list("id", "article_id")[:chunk]
+            )
+            if not rows:
+                break
+            ids = {article_id for _row, article_id in rows}
+            try:
+                _write(ids)
+            except IndexLocked:
+                if hand_to_worker:
+                    from kede.catalog.tasks import catch_up_article_index
+
+                    catch_up_article_index.enqueue()
+                return done
+            ArticleIndexBacklog.objects.filter(id__in=[row for row, _a in rows]).delete()
+            done += len(ids)
+            if len(rows) < chunk:
+                break
+        if done:
+            _release_writer()
+    return done
 
 
 def index_on_commit(ids: set[int]) -> None:
-    """Bring the index in line with these articles once their change commits."""
+    """Bring the index in line with these articles, once (and only if) their change commits.
+
+    PostgreSQL's index is written now, in the articles' own transaction. For Tantivy the
+    articles join the backlog in this transaction and are written after it commits; if the
+    process dies in between, the backlog still names them and the next catch-up writes them."""
     ids = set(ids)
     if not ids:
         return
     if settings.KEDE_SEARCH_ENGINE == "postgres":
         _write(ids)
         return
-
-    def write() -> None:
-        # Another process holding the writer: `kede catalog articles reindex` catches up.
-        with contextlib.suppress(IndexLocked):
-            _write(ids)
-
-    transaction.on_commit(write)
+    ArticleIndexBacklog.objects.bulk_create(
+        [ArticleIndexBacklog(article_id=i) for i in sorted(ids)], batch_size=2000
+    )
+    transaction.on_commit(catch_up)
 
 
 def rebuild(batch: int = 5000) -> int:
+    """Index every article again from the database; what the backlog owed before the rebuild
+    began is in it then, and leaves the backlog."""
     search = engine()
     ensure = getattr(search, "ensure_schema", None)
     if ensure is not None:
         ensure()
-    search.clear()
-    done = 0
-    ids = list(Article.objects.order_by("id").values_list("id", flat=True))
-    for start in range(0, len(ids), batch):
-        done += search.index(documents(ids[start : start + batch]))
-    search.commit()
-    close = getattr(search, "close", None)
-    if settings.KEDE_SEARCH_ENGINE != "postgres" and close is not None:
-        close()
+    with _writing:
+        last = ArticleIndexBacklog.objects.order_by("-id").values_list("id", flat=True).first()
+        search.clear()
+        done = 0
+        ids = list(Article.objects.order_by("id").values_list("id", flat=True))
+        for start in range(0, len(ids), batch):
+            done += search.index(documents(ids[start : start + batch]))
+        search.commit()
+        if last is not None:
+            ArticleIndexBacklog.objects.filter(id__lte=last).delete()
+        _release_writer()
     return done
 
 

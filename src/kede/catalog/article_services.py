@@ -9,17 +9,31 @@ one of them has no DOI, any shared citation key: an ISSN with volume and first p
 with the year). What the new record gives replaces what was stored; what it leaves out is kept,
 so a CSV row without a DOI does not take the DOI away from the Crossref record it matches.
 
-Articles whose journal is not in the catalogue yet are kept unattached; `articles_attach` tries
-them again after the journals arrive (run it after a catalogue load that brings serials).
+Articles whose journal is not in the catalogue yet are kept unattached and wait for it:
+`articles_attach_waiting` tries them again (all of them, or only those the given works could
+take: call it with a catalogue load's works); the worker runs it periodically, and centre staff
+with `articles_attach`.
+
+Centre staff load files from the catalogue pages too (`articles_upload`: several files at once,
+gzipped, or in a zip or tar archive), checked before anything is loaded.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import tarfile
+import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from kede.catalog.articles import (
     ArticleData,
@@ -29,6 +43,7 @@ from kede.catalog.articles import (
     read_articles,
 )
 from kede.catalog.models import Article, ArticleKey, MatchKey, Work
+from kede.catalog.normalise import title_key
 
 BATCH = 500
 MAX_LISTED = 1000
@@ -334,22 +349,87 @@ def articles_load(
 
 def articles_attach(*, actor=None) -> int:
     """Attach the articles whose journal has arrived in the catalogue since they were loaded
-    (by each ISSN, then the journal's normalised title); returns how many were attached."""
+    (by each ISSN, then the journal's normalised title); returns how many were attached.
+    Centre staff only (see `articles_attach_waiting` for the worker and for scripts)."""
+    _require_centre(actor)
+    return articles_attach_waiting()
+
+
+def _waiting():
+    return Article.objects.filter(journal__isnull=True).exclude(journal_key="")
+
+
+def articles_attach_waiting(*, work_ids: Iterable[int] | None = None) -> int:
+    """Attach the articles still waiting for their journal to the journals in the catalogue
+    now; returns how many were attached. With `work_ids` (the works a catalogue load created
+    or changed), only the waiting articles those works could take are tried: those with one
+    of the works' ISSNs, or the normalised title of one of them that is a serial. Without,
+    every waiting article is. One query when no article waits; safe to run twice at once."""
+    waiting = _waiting()
+    if not waiting.exists():
+        return 0
+    if work_ids is None:
+        return _attach(waiting)
+    works = sorted(set(work_ids))
+    issns: set[str] = set()
+    titles: set[str] = set()
+    for start in range(0, len(works), BATCH):
+        chunk = works[start : start + BATCH]
+        issns.update(
+            key.removeprefix("issn:")
+            for key in MatchKey.objects.filter(
+                record__work_id__in=chunk, key__startswith="issn:"
+            ).values_list("key", flat=True)
+        )
+        for issn, form, title in Work.objects.filter(id__in=chunk).values_list(
+            "issn", "format", "title"
+        ):
+            if issn:
+                issns.add(issn)
+            if form == "serial" and (key := title_key(title)):
+                titles.add(key)
+    candidates: set[int] = set()
+    issn_list = sorted(issns)
+    for start in range(0, len(issn_list), BATCH):
+        chunk = issn_list[start : start + BATCH]
+        candidates.update(
+            waiting.filter(Q(issn_print__in=chunk) | Q(issn_electronic__in=chunk)).values_list(
+                "id", flat=True
+            )
+        )
+    if titles:
+        for article_id, journal_title in waiting.values_list("id", "journal_title").iterator(
+            chunk_size=2000
+        ):
+            if journal_title and title_key(journal_title) in titles:
+                candidates.add(article_id)
+    if not candidates:
+        return 0
+    return _attach(waiting.filter(id__in=candidates))
+
+
+def _attach(waiting) -> int:
     from kede.catalog import article_index
 
-    _require_centre(actor)
-    waiting: dict[tuple[str, ...], list[int]] = {}
-    for row in Article.objects.filter(journal__isnull=True).exclude(journal_key="").iterator():
-        keys = journal_keys(stored_data(row))
+    groups: dict[tuple[str, ...], list[int]] = {}
+    rows = waiting.values_list("id", "journal_title", "issn_print", "issn_electronic")
+    for article_id, journal_title, issn_print, issn_electronic in rows.iterator(chunk_size=2000):
+        keys = journal_keys(
+            ArticleData(
+                journal_title=journal_title,
+                issn_print=issn_print or None,
+                issn_electronic=issn_electronic or None,
+            )
+        )
         if keys:
-            waiting.setdefault(keys, []).append(row.id)
-    journals = journals_for({k for keys in waiting for k in keys})
-    attached = 0
+            groups.setdefault(keys, []).append(article_id)
+    journals = journals_for({k for keys in groups for k in keys})
     by_work: dict[int, list[int]] = {}
-    for keys, ids in waiting.items():
+    for keys, ids in groups.items():
         work_id = next((journals[k] for k in keys if k in journals), None)
         if work_id is not None:
             by_work.setdefault(work_id, []).extend(ids)
+    attached = 0
     for work_id, ids in by_work.items():
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
@@ -359,3 +439,109 @@ def articles_attach(*, actor=None) -> int:
                 )
                 article_index.index_on_commit(set(chunk))
     return attached
+
+
+# ---- uploads from the catalogue pages -------------------------------------------------------
+
+# A page's load runs while the page waits: bigger loads are for `kede catalog articles load`.
+MAX_UPLOAD_BYTES = 50 * 1024**2
+_GZIP = b"\x1f\x8b"
+_ZIP = b"PK\x03\x04"
+
+
+def _too_big(name: str) -> ValidationError:
+    return ValidationError(
+        _(
+            "“%(name)s” holds more than %(mb)s MB of article metadata; load fewer files at a "
+            "time, or the file with `kede catalog articles load`."
+        )
+        % {"name": name, "mb": MAX_UPLOAD_BYTES // 1024**2}
+    )
+
+
+def _damaged(name: str) -> ValidationError:
+    return ValidationError(
+        _("“%(name)s” is a damaged archive or compressed file: it cannot be unpacked.")
+        % {"name": name}
+    )
+
+
+def _bounded(read, limit: int, name: str) -> bytes:
+    data = read(limit + 1)
+    if len(data) > limit:
+        raise _too_big(name)
+    return data
+
+
+def _unpacked(name: str, data: bytes, budget: int) -> list[tuple[str, bytes]]:
+    """The files in an upload: itself, or what it holds when it is gzipped or a zip or tar
+    archive (each member by its own name; folders and hidden files left out). Raises
+    ValidationError when it is damaged, or unpacks to more than `budget` bytes."""
+    try:
+        if data[:2] == _GZIP:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
+                data = _bounded(unzipped.read, budget, name)
+            name = name.removesuffix(".gz").removesuffix(".GZ") or name
+        members: list[tuple[str, bytes]] = []
+        if data[:4] == _ZIP:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                for info in archive.infolist():
+                    base = Path(info.filename).name
+                    hidden = base.startswith(".") or info.filename.startswith("__MACOSX/")
+                    if info.is_dir() or not base or hidden:
+                        continue
+                    with archive.open(info) as member:
+                        members.append((base, _bounded(member.read, budget, name)))
+                    budget -= len(members[-1][1])
+        elif len(data) > 262 and data[257:262] == b"ustar":
+            with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                for info in archive.getmembers():
+                    base = Path(info.name).name
+                    if not info.isfile() or not base or base.startswith("."):
+                        continue
+                    member = archive.extractfile(info)
+                    if member is None:
+                        continue
+                    members.append((base, _bounded(member.read, budget, name)))
+                    budget -= len(members[-1][1])
+        else:
+            return [(name, data)]
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        RuntimeError,  # an encrypted zip
+        NotImplementedError,  # a compression method zipfile lacks
+    ):
+        raise _damaged(name) from None
+    return [(member, content) for member, content in members if content]
+
+
+def articles_upload(*, files: Iterable[File], actor=None) -> list[tuple[str, ArticleLoad]]:
+    """Load uploaded files of article metadata (any format `articles_load` reads; gzipped, or
+    several in a zip or tar archive): each file's name and load, in order. Every file is
+    checked before any is loaded: an empty one, a damaged archive, or more than
+    `MAX_UPLOAD_BYTES` in all raise ValidationError and nothing is loaded. Centre staff only."""
+    _require_centre(actor)
+    budget = MAX_UPLOAD_BYTES
+    contents: list[tuple[str, bytes]] = []
+    for upload in files:
+        name = Path(upload.name or "").name or "articles"
+        size = upload.size or 0
+        if size <= 0:
+            raise ValidationError(_("“%(name)s” is empty.") % {"name": name})
+        if size > budget:
+            raise _too_big(name)
+        upload.seek(0)
+        unpacked = _unpacked(name, upload.read(), budget)
+        if not unpacked:
+            raise ValidationError(_("“%(name)s” holds no files.") % {"name": name})
+        budget -= sum(len(data) for _name, data in unpacked)
+        if budget < 0:
+            raise _too_big(name)
+        contents.extend(unpacked)
+    return [
+        (name, articles_load(data=data, source_name=name, actor=actor)) for name, data in contents
+    ]

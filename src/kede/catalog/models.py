@@ -280,3 +280,14 @@ class ArticleKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["article", "key"], name="uniq_article_key")]
+
+
+class ArticleIndexBacklog(models.Model):
+    """An article whose entry in the article search index may be behind the database (the
+    articles' `IndexBacklog`): written in the same transaction as the change, deleted once the
+    index has it, so a crash between the commit and the index write is caught up later."""
+
+    article_id = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        verbose_name = _("article index backlog")

@@ -15,6 +15,24 @@ def catch_up_index() -> int:
 
 
 @task()
+def catch_up_article_index() -> int:
+    """Write to the article search index the articles its backlog names (periodic, and at
+    start; see `kede.catalog.article_index`)."""
+    from kede.catalog import article_index
+
+    return article_index.catch_up(hand_to_worker=False)
+
+
+@task()
+def attach_waiting_articles() -> int:
+    """Attach the articles still waiting for their journal to journals that have arrived in
+    the catalogue since (periodic; one cheap query when no article waits)."""
+    from kede.catalog.article_services import articles_attach_waiting
+
+    return articles_attach_waiting()
+
+
+@task()
 def load_upload(run_id: int) -> str:
     """Load a member's uploaded file (queued by the catalogue page)."""
     from kede.catalog.services import catalogue_load_queued

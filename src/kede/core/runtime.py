@@ -30,6 +30,8 @@ PERIODIC = [
     Periodic("kede.delivery.ppv_tasks.purge_expired_purchases", 600),
     Periodic("kede.catalog.tasks.harvest_sources", 3600),
     Periodic("kede.catalog.tasks.catch_up_index", 60),
+    Periodic("kede.catalog.tasks.catch_up_article_index", 60),
+    Periodic("kede.catalog.tasks.attach_waiting_articles", 600),
     Periodic("kede.catalog.tasks.resume_stalled_loads", 300),
 ]
 

@@ -1,5 +1,6 @@
 """Union catalogue pages: a library's sources and loads (upload a file, follow its load, read
-its report, download the CSV template), and the centre's field mappings and scope rule.
+its report, download the CSV template), and the centre's field mappings, scope rule and
+journal articles (upload article metadata and read what the load did).
 
 A library's staff see their own library's sources and loads only (anything else is "not
 found"); the centre sees every library's and alone edits mappings and the scope.
@@ -19,13 +20,15 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kede.accounts.selectors import institutions_for
+from kede.catalog import article_services
 from kede.catalog import selectors as catalog
 from kede.catalog import services as catalog_services
+from kede.catalog.articles import ARTICLE_CSV_HEADER
 from kede.catalog.ingest import PRESETS, ConfigError, FieldMapping, preview, suggest_preset
 from kede.catalog.ingest.scope import PRESETS as SCOPE_PRESETS
 from kede.catalog.ingest.scope import SCHEMES, ScopeRule
 from kede.catalog.ingest.template import CSV_COLUMNS, CSV_TEMPLATE_EXAMPLE
-from kede.catalog.models import IngestRun, IngestStatus, ScopePolicy, Source, SourceKind
+from kede.catalog.models import Article, IngestRun, IngestStatus, ScopePolicy, Source, SourceKind
 from kede.consortium.models import Consortium, Institution
 
 RUNS_PER_PAGE = 25
@@ -551,3 +554,92 @@ def scope_edit(request: HttpRequest) -> HttpResponse:
         {"form": form, "current": current, "policy": ScopePolicy.objects.first()},
         status=status,
     )
+
+
+# ---- the centre: journal articles -----------------------------------------------------------
+
+ARTICLE_REJECTIONS_LISTED = 500
+
+
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One or more files (Django's own recipe): cleaned to a list."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single_file_clean = super().clean
+        if isinstance(data, (list, tuple)) and data:
+            return [single_file_clean(one, initial) for one in data]
+        return [single_file_clean(data or None, initial)]  # none: "This field is required."
+
+
+class ArticleUploadForm(forms.Form):
+    files = MultipleFileField(
+        label=gettext_lazy("Article files"),
+        help_text=gettext_lazy(
+            "Crossref JSON (a work or a list of works), JATS or PubMed XML, or the article CSV "
+            "template; several files at once, gzipped, or in a zip or tar archive. Loading a "
+            "file again updates its articles: nothing is stored twice."
+        ),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def articles_upload(request: HttpRequest) -> HttpResponse:
+    """The centre loads article metadata and reads at once what the load did."""
+    _require_centre(request)
+    loads = None
+    status = 200
+    if request.method == "POST":
+        form = ArticleUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                loads = article_services.articles_upload(
+                    files=form.cleaned_data["files"], actor=request.user
+                )
+            except ValidationError as exc:
+                form.add_error("files", exc)
+        if loads is None:
+            status = 400
+    else:
+        form = ArticleUploadForm()
+    context: dict = {"form": form, "loads": loads, "csv_columns": ", ".join(ARTICLE_CSV_HEADER)}
+    if loads is not None:
+        total = article_services.ArticleLoad()
+        for _name, load in loads:
+            total.add(load)
+        context.update(
+            {
+                "total": total,
+                "counts": [
+                    (_("records read"), total.read),
+                    (_("new articles stored"), total.stored),
+                    (_("articles updated"), total.updated),
+                    (_("attached to their journal"), total.attached),
+                    (_("waiting for their journal"), total.unattached),
+                    (_("rejected"), len(total.rejected)),
+                ],
+                "files": [
+                    {
+                        "name": name,
+                        "load": load,
+                        # nothing in it was an article: the first reason says why
+                        "unreadable": load.rejected[0][2]
+                        if load.rejected and not (load.stored or load.updated)
+                        else "",
+                    }
+                    for name, load in loads
+                ],
+                "rejected": total.rejected[:ARTICLE_REJECTIONS_LISTED],
+                "unlisted": max(0, len(total.rejected) - ARTICLE_REJECTIONS_LISTED),
+                "waiting": Article.objects.filter(journal__isnull=True).count(),
+            }
+        )
+    return render(request, "catalogue/articles.html", context, status=status)

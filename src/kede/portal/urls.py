@@ -105,6 +105,11 @@ urlpatterns = [
     path("staff/catalogue/template.csv", catalogue_views.csv_template, name="catalogue-template"),
     path("staff/catalogue/scope/", catalogue_views.scope_edit, name="catalogue-scope"),
     path(
+        "staff/catalogue/articles/",
+        catalogue_views.articles_upload,
+        name="catalogue-articles",
+    ),
+    path(
         "staff/catalogue/sources/<int:source_id>/",
         catalogue_views.source_detail,
         name="catalogue-source",

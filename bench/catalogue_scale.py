@@ -4,7 +4,7 @@ thirty-odd libraries, loaded end to end, then searched.
     .venv/bin/python bench/catalogue_scale.py [--records 1000000] [--institutions 32]
         [--mean-holders 1.5] [--seed 1] [--cache-dir DIR] [--gzip] [--queries 100]
         [--pg [--pg-url postgres://postgres@127.0.0.1:5432/test] [--search tantivy|postgres]]
-        [--profile [N]] [--keep] [--json] [CORPUS]
+        [--profile [N]] [--trace-memory] [--keep] [--json] [CORPUS]
 
 A quick run: `--records 20000` (a couple of minutes).
 
@@ -49,9 +49,10 @@ A quick run: `--records 20000` (a couple of minutes).
      (`indexing.engine().search(Query(...))`, the same query, facets and highlighting):
      p50/p95/p99 ms of each, per kind and overall.
 
-`--profile N` runs the Nth library's load under cProfile (the second without N). Figures are printed (with `--json`
-one JSON object on stdout; progress goes to stderr); nothing is asserted: machines are shared
-and noisy.
+`--profile N` runs the Nth library's load under cProfile (the second without N);
+`--trace-memory` says where memory grew between the first library's load and the last's
+(tracemalloc, which slows the load). Figures are printed (with `--json` one JSON object on
+stdout; progress goes to stderr); nothing is asserted: machines are shared and noisy.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ import shutil
 import sys
 import tempfile
 import time
+import tracemalloc
 import warnings
 from array import array
 from bisect import bisect
@@ -909,7 +911,9 @@ class Sampler:
         }
 
 
-def load_all(sources, directory: Path, manifest: dict, *, profile: int) -> dict:
+def load_all(
+    sources, directory: Path, manifest: dict, *, profile: int, trace_memory: bool = False
+) -> dict:
     from kede.catalog import indexing, services
 
     libraries = manifest["libraries"]
@@ -918,6 +922,8 @@ def load_all(sources, directory: Path, manifest: dict, *, profile: int) -> dict:
     loaded = 0
     profiler = None
     rss_before = rss_mb()
+    if trace_memory:
+        tracemalloc.start(8)
     for i, (source, lib) in enumerate(zip(sources, libraries, strict=True)):
         if profile and i == profile - 1:
             profiler = cProfile.Profile()
@@ -945,6 +951,8 @@ def load_all(sources, directory: Path, manifest: dict, *, profile: int) -> dict:
             "seconds": round(seconds, 2),
             "records_per_s": round(read / seconds, 1) if seconds else None,
         })  # fmt: skip
+        if trace_memory and i == 0:
+            first_snapshot = tracemalloc.take_snapshot()
         log(f"load {lib['code']}: {read:,} records in {seconds:.1f} s "
             f"({read / seconds if seconds else 0:,.0f}/s), {run.works_created:,} works created, "
             f"RSS {rss_mb():.0f} MB")  # fmt: skip
@@ -966,6 +974,14 @@ def load_all(sources, directory: Path, manifest: dict, *, profile: int) -> dict:
         "rss": sampler.summary(),
         "peak_rss_mb": peak_rss_mb(),
     }
+    if trace_memory:
+        growth = tracemalloc.take_snapshot().compare_to(first_snapshot, "traceback")
+        tracemalloc.stop()
+        out["memory_growth"] = [
+            {"kb": round(stat.size_diff / 1024), "blocks": stat.count_diff,
+             "where": [f"{frame.filename}:{frame.lineno}" for frame in stat.traceback]}
+            for stat in growth[:15]
+        ]  # fmt: skip
     if profiler is not None:
         buffer = io.StringIO()
         stats = pstats.Stats(profiler, stream=buffer)
@@ -1148,6 +1164,10 @@ def main() -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the database (and PostgreSQL schema)"
     )
+    parser.add_argument(
+        "--trace-memory", action="store_true",
+        help="tracemalloc: where memory grew between the first library's load and the end",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -1186,7 +1206,9 @@ def main() -> int:
         sources = make_libraries([lib["code"] for lib in manifest["libraries"]])
         engine_name = os.environ["KEDE_SEARCH_ENGINE"]
         log(f"load into {base_bench.describe(connection)} + {engine_name}, load {load_average()}")
-        load = load_all(sources, directory, manifest, profile=args.profile)
+        load = load_all(
+            sources, directory, manifest, profile=args.profile, trace_memory=args.trace_memory
+        )
         t0 = time.perf_counter()
         sizes = stored_vs_intended(sources, directory, manifest)
         from kede.catalog import indexing
@@ -1261,6 +1283,11 @@ def main() -> int:
         print(json.dumps(result, ensure_ascii=False))
         return 0
     report(result)
+    for row in load.get("memory_growth", []):
+        print(
+            f"memory grew {row['kb']:>9,} KB in {row['blocks']:>8,} blocks at",
+            " <- ".join(row["where"][:4]),
+        )
     if "profile" in load:
         print(load["profile"])
         print(f"profile saved in {load['profile_file']}")

@@ -6,9 +6,9 @@ Pure: no Django.
 good a display record it is and its serial coverage: everything the store takes from the
 record as read. `outcomes_in_worker` runs the whole pure half of a load (reading, the
 pipeline's checks and mapping, `prepare`) in a child process and hands back the outcomes in
-the file's order, each with its preparation and without the record itself, so the loading
-process is left with the database, the matching against stored records and the index. On a
-machine with two cores or more, the two halves then run side by side.
+the file's order, each with its preparation instead of the record and its extracted data,
+so the loading process is left with the database, the matching against stored records and
+the index. On a machine with two cores or more, the two halves then run side by side.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from kede.catalog.ingest import (
     ScopeRule,
 )
 from kede.catalog.ingest.bib import BibData
+from kede.catalog.ingest.mapping import HoldingData
 from kede.catalog.ingest.pipeline import count_outcome, outcome_of
 from kede.catalog.ingest.readers import FORMAT_CSV, RecordStream
 from kede.catalog.ingest.report import ACCEPTED
@@ -163,7 +164,7 @@ def _read_and_prepare(
             if stream.format == FORMAT_CSV:
                 mapping = CSV_MAPPING
             seen: dict[str, int] = {}
-            chunk: list[Outcome] = []
+            chunk: list[tuple] = []
             samples: list[dict] = []
             sampled = 0
             for result in stream:
@@ -173,8 +174,7 @@ def _read_and_prepare(
                 outcome = outcome_of(result, mapping, scope, seen)
                 if outcome.status == ACCEPTED:
                     outcome.prepared = prepare(outcome)
-                outcome.record = None  # prepared: the record itself need not travel
-                chunk.append(outcome)
+                chunk.append(_packed(outcome))
                 if len(chunk) >= _CHUNK:
                     out.send(("outcomes", chunk, samples))
                     chunk, samples = [], []
@@ -182,6 +182,54 @@ def _read_and_prepare(
         out.send(("end",))
     except Exception as exc:
         out.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+# Outcomes cross the pipe as tuples of plain values: pickling the slotted dataclasses
+# themselves costs more than preparing them. What the store does not use stays behind: the
+# record as read and its extracted data (the preparation holds what is needed of both).
+_MATCH_FIELDS = tuple(f.name for f in dataclasses.fields(MatchRecord))
+_HOLDING_FIELDS = tuple(f.name for f in dataclasses.fields(HoldingData))
+
+
+def _packed(outcome: Outcome) -> tuple:
+    ready = outcome.prepared
+    return (
+        outcome.position,
+        outcome.status,
+        outcome.local_id,
+        outcome.category,
+        outcome.reason,
+        outcome.offset,
+        outcome.line,
+        outcome.warnings,
+        [tuple(getattr(h, name) for name in _HOLDING_FIELDS) for h in outcome.holdings],
+        None
+        if ready is None
+        else (
+            tuple(getattr(ready.mine, name) for name in _MATCH_FIELDS),
+            ready.display,
+            ready.quality,
+            ready.coverage,
+        ),
+    )
+
+
+def _unpacked(packed: tuple) -> Outcome:
+    position, status, local_id, category, reason, offset, line, warnings, items, ready = packed
+    return Outcome(
+        position=position,
+        status=status,
+        local_id=local_id,
+        category=category,
+        reason=reason,
+        offset=offset,
+        line=line,
+        warnings=warnings,
+        holdings=[HoldingData(*item) for item in items],
+        prepared=None
+        if ready is None
+        else Prepared(MatchRecord(*ready[0]), ready[1], ready[2], ready[3]),
+    )
 
 
 class WorkerStopped(IngestError):
@@ -216,9 +264,10 @@ def outcomes_in_worker(
     source: str = "",
 ) -> Iterator[Outcome]:
     """The outcomes `ingest` would give for `data`, read, checked and prepared in a child
-    process: counted into `report` (and the file's format noted there) as they arrive here,
-    the first `max_samples` readable records added to `samples` as MARC-in-JSON. If the child
-    dies or fails, WorkerStopped says why after the outcomes it finished."""
+    process (`prepared` set; `record` and `bib` left behind): counted into `report` (and the
+    file's format noted there) as they arrive here, the first `max_samples` readable records
+    added to `samples` as MARC-in-JSON. If the child dies or fails, WorkerStopped says why
+    after the outcomes it finished."""
     path, temporary = _file_for_child(data)
     context = multiprocessing.get_context("spawn")  # no copy of the loader's connections
     # A one-way pipe whose writing end only the child keeps: if the child dies, even in the
@@ -240,7 +289,8 @@ def outcomes_in_worker(
                 report.formats[message[1] or "unrecognised"] += 1
             elif kind == "outcomes":
                 samples.extend(message[2][: max(0, max_samples - len(samples))])
-                for outcome in message[1]:
+                for packed in message[1]:
+                    outcome = _unpacked(packed)
                     count_outcome(outcome, report, source)
                     yield outcome
             elif kind == "error":

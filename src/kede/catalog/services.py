@@ -34,6 +34,7 @@ from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
 from kede.catalog import works as merging
+from kede.catalog.article_services import articles_attach_waiting
 from kede.catalog.ingest import (
     CSV_MAPPING,
     DEFAULT_MAPPING,
@@ -306,6 +307,9 @@ def _store_batch(
                 )
         _store_holdings(pending)
         merging.works_refresh(changes.touched - changes.removed)
+        # Articles loaded before their journal join it as it arrives (one query when none
+        # waits).
+        articles_attach_waiting(work_ids=changes.touched - changes.removed)
         from kede.catalog import indexing
 
         indexing.reindex_on_commit(changes.touched - changes.removed, changes.removed)
@@ -691,6 +695,9 @@ def _remove(
         for local_id in wanted:
             merging.record_remove(source=source, local_id=local_id, changes=changes)
         merging.works_refresh(changes.touched - changes.removed)
+        # Articles loaded before their journal join it as it arrives (one query when none
+        # waits).
+        articles_attach_waiting(work_ids=changes.touched - changes.removed)
         from kede.catalog import indexing
 
         indexing.reindex_on_commit(changes.touched - changes.removed, changes.removed)

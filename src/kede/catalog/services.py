@@ -203,6 +203,12 @@ _HOLDING_FIELDS = ("work", "record", "call_number", "location", "barcode", "copi
                    "coverage_text", "coverage")  # fmt: skip
 
 
+# A new holding's values (`_holding_values` and its work), as the columns are named.
+_NEW_HOLDING = ("work_id", "record_id", "call_number", "location", "barcode", "copies",
+                "coverage_text", "coverage")  # fmt: skip
+_NEW_HOLDING_FIELDS = ("work", "record", *_NEW_HOLDING[2:])
+
+
 def _store_holdings(pending: dict[tuple[int, str], dict]) -> None:
     """A batch's holdings, by (institution id, local id), written once the batch's records
     have found their works: two reads, one statement adding the new ones, and a write for
@@ -226,12 +232,14 @@ def _store_holdings(pending: dict[tuple[int, str], dict]) -> None:
         values = values | {"work_id": work_of[values["record_id"]]}
         holding = existing.get((institution_id, local_id))
         if holding is None:
-            new.append(Holding(institution_id=institution_id, local_id=local_id, **values))
+            new.append([institution_id, local_id, *(values[name] for name in _NEW_HOLDING)])
         elif any(getattr(holding, name) != value for name, value in values.items()):
             for name, value in values.items():
                 setattr(holding, name, value)
             holding.save(update_fields=_HOLDING_FIELDS)
-    Holding.objects.bulk_create(new, ignore_conflicts=True)
+    merging.insert_many(
+        Holding, ["institution", "local_id", *_NEW_HOLDING_FIELDS], new, ignore_conflicts=True
+    )
 
 
 def _store_batch(

@@ -192,9 +192,18 @@ def records_prepare(
     }
     missing = [local_id for local_id in wanted if local_id not in found]
     if missing:
-        made = {i: CatalogRecord(source=source, local_id=i, **wanted[i]) for i in missing}
-        CatalogRecord.objects.bulk_create(
-            list(made.values()),
+        now = timezone.now()
+        made = {
+            i: CatalogRecord(source=source, local_id=i, updated_at=now, **wanted[i])
+            for i in missing
+        }
+        insert_many(
+            CatalogRecord,
+            ["source", "local_id", "match", "display", "quality", "harvest_id", "updated_at"],
+            [
+                [source.id, r.local_id, r.match, r.display, r.quality, r.harvest_id, now]
+                for r in made.values()
+            ],
             ignore_conflicts=True,  # another load of this source may have made one meanwhile
         )
         # Only the new ids are read back: the rows hold what was just written.
@@ -362,17 +371,29 @@ def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
         yield values[start : start + size]
 
 
-def _insert_keys(rows: list[tuple[str, int]]) -> None:
-    """Many (key, record id) rows in one statement executed with many parameter sets (the
-    ORM's bulk_create builds a model object and an SQL fragment per row)."""
+def insert_many(
+    model: type[models.Model], names: list[str], rows: list[list], *, ignore_conflicts: bool = False
+) -> None:
+    """`INSERT INTO … (these columns) VALUES (…)` executed once with many parameter sets (the
+    ORM's bulk_create builds a model object and an SQL fragment per row). Each row gives the
+    fields' values in `names`' order, as they would be set on the model (foreign keys as
+    ids); `ignore_conflicts` skips rows a unique constraint refuses."""
     if not rows:
         return
+    meta = model._meta
+    fields = [meta.get_field(name) for name in names]
     quote = connection.ops.quote_name
-    meta = MatchKey._meta
-    key, record = meta.get_field("key").column, meta.get_field("record").column
-    sql = f"INSERT INTO {quote(meta.db_table)} ({quote(key)}, {quote(record)}) VALUES (%s, %s)"  # noqa: S608
+    columns = ", ".join(quote(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    # Names from the model, every value a parameter.
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks}){conflict}"  # noqa: S608
+    prepared = [
+        [f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True)]
+        for row in rows
+    ]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        cursor.executemany(sql, prepared)
 
 
 class _Candidate(NamedTuple):
@@ -436,7 +457,11 @@ def _place_new(
         mine = dataclasses.replace(item.mine, id=record.id, source=str(source.id))
         mine_of[record.id] = mine
         keys_of[record.id] = {k[:120] for k in blocking_keys(mine)}
-    _insert_keys([(k, rid) for rid, keys in keys_of.items() for k in sorted(keys)])
+    insert_many(
+        MatchKey,
+        ["key", "record"],
+        [[k, rid] for rid, keys in keys_of.items() for k in sorted(keys)],
+    )
     by_key, others = _candidates_by_key(source.id, set().union(*keys_of.values()))
     moved: dict[int, int] = {}  # work merged away → the work it went into
 

@@ -314,7 +314,7 @@ def _store_batch(
                     records[local_id], outcome.holdings, coverage
                 )
         _store_holdings(pending)
-        merging.works_refresh(changes.touched - changes.removed)
+        merging.works_refresh(changes.to_refresh())
         # Articles loaded before their journal join it as it arrives (one query when none
         # waits).
         articles_attach_waiting(work_ids=changes.touched - changes.removed)
@@ -326,7 +326,7 @@ def _store_batch(
 
 def _counted(changes: merging.Changes) -> merging.Changes:
     """The batch's counts only: a big load need not remember every work it touched."""
-    changes.touched, changes.removed = set(), set()
+    changes.touched, changes.removed, changes.shown = set(), set(), set()
     return changes
 
 
@@ -702,7 +702,7 @@ def _remove(
             wanted += [found.get(h, h) for h in harvest_ids]
         for local_id in wanted:
             merging.record_remove(source=source, local_id=local_id, changes=changes)
-        merging.works_refresh(changes.touched - changes.removed)
+        merging.works_refresh(changes.to_refresh())
         # Articles loaded before their journal join it as it arrives (one query when none
         # waits).
         articles_attach_waiting(work_ids=changes.touched - changes.removed)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -49,6 +49,18 @@ class Changes:
     works_split: int = 0
     touched: set[int] = field(default_factory=set)  # work ids to refresh and re-index
     removed: set[int] = field(default_factory=set)  # work ids gone
+    # Works made from one new record and shown from it already (`_work_from`): nothing to
+    # refresh unless something else touches them afterwards.
+    shown: set[int] = field(default_factory=set)
+
+    def touch(self, work_id: int) -> None:
+        """The work changed: refresh and re-index it."""
+        self.touched.add(work_id)
+        self.shown.discard(work_id)
+
+    def to_refresh(self) -> set[int]:
+        """The works whose shown values may be out of date."""
+        return self.touched - self.removed - self.shown
 
     def add(self, other: Changes) -> None:
         for name in ("records_added", "records_updated", "records_deleted", "works_created",
@@ -56,6 +68,7 @@ class Changes:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.touched |= other.touched
         self.removed |= other.removed
+        self.shown = (self.shown - other.touched) | other.shown
 
 
 def match_to_json(record: MatchRecord) -> dict:
@@ -128,7 +141,7 @@ def _matches(record: CatalogRecord, mine: MatchRecord) -> list[CatalogRecord]:
 def _new_work(changes: Changes) -> Work:
     work = Work.objects.create(title="…")
     changes.works_created += 1
-    changes.touched.add(work.id)
+    changes.touch(work.id)
     return work
 
 
@@ -144,7 +157,7 @@ def _merge(target: int, others: Iterable[int], changes: Changes) -> None:
     Work.objects.filter(id__in=others).delete()
     changes.works_merged += len(others)
     changes.removed |= set(others)
-    changes.touched.add(target)
+    changes.touch(target)
 
 
 def _recluster(work_id: int, changes: Changes) -> None:
@@ -155,7 +168,7 @@ def _recluster(work_id: int, changes: Changes) -> None:
         _drop_work(work_id, changes)
         return
     if len(records) == 1:
-        changes.touched.add(work_id)
+        changes.touch(work_id)
         return
     by_id = {r.id: r for r in records}
     groups = cluster(
@@ -166,7 +179,7 @@ def _recluster(work_id: int, changes: Changes) -> None:
         one_per_source=True,
     )
     groups.sort(key=len, reverse=True)
-    changes.touched.add(work_id)
+    changes.touch(work_id)
     for group in groups[1:]:
         work = _new_work(changes)
         CatalogRecord.objects.filter(id__in=group).update(work=work)
@@ -269,7 +282,7 @@ def record_store(
     record.save(update_fields=["match", "display", "quality", "harvest_id", "work", "updated_at"])
     if old_work and old_work != target:
         Holding.objects.filter(record=record).update(work_id=target)
-    changes.touched.add(target)
+    changes.touch(target)
     if old_work and old_work != target and old_work not in changes.removed:
         if CatalogRecord.objects.filter(work_id=old_work).exists():
             _recluster(old_work, changes)
@@ -358,12 +371,32 @@ def _update_many(model: type[models.Model], names: list[str], objs: list) -> Non
     sets = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     # Names from the model, every value a parameter.
     sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    adapters = [_adapter(f) for f in fields]
     rows = [
-        [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] + [obj.pk]
+        [adapt(getattr(obj, f.attname)) for f, adapt in zip(fields, adapters, strict=True)]
+        + [obj.pk]
         for obj in objs
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+# Columns whose values go to the driver as Python holds them (text, numbers, ids, flags):
+# asking the field to prepare each one costs more than the write.
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
+
+
+def _same(value):
+    return value
+
+
+def _adapter(field: models.Field) -> Callable[[object], object]:
+    """How a value of this field is handed to the database driver: unchanged for plain
+    columns (and foreign keys to integer ids), else as the field prepares it for saving."""
+    target = field.target_field if field.is_relation else field
+    if isinstance(target, _PLAIN_FIELDS):
+        return _same
+    return lambda value: field.get_db_prep_save(value, connection)
 
 
 def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
@@ -388,10 +421,8 @@ def insert_many(
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     # Names from the model, every value a parameter.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks}){conflict}"  # noqa: S608
-    prepared = [
-        [f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True)]
-        for row in rows
-    ]
+    adapters = [_adapter(f) for f in fields]
+    prepared = [[adapt(v) for adapt, v in zip(adapters, row, strict=True)] for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, prepared)
 
@@ -498,7 +529,8 @@ def _place_new(
     for record, _item in pairs:
         record.work_id = current(target_of[record.id])
         placed.append(record)
-        changes.touched.add(record.work_id)
+        changes.touch(record.work_id)
+    changes.shown.update(work.id for work in made)
     _update_many(CatalogRecord, ["work"], placed)
     changes.records_added += len(pairs)
 

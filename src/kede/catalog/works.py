@@ -396,6 +396,11 @@ def _adapter(field: models.Field) -> Callable[[object], object]:
     target = field.target_field if field.is_relation else field
     if isinstance(target, _PLAIN_FIELDS):
         return _same
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder
+        return lambda value: (
+            None if value is None else connection.ops.adapt_json_value(value, encoder)
+        )
     return lambda value: field.get_db_prep_save(value, connection)
 
 
@@ -503,12 +508,15 @@ def _place_new(
 
     target_of: dict[int, int] = {}
     homeless: list[CatalogRecord] = []
+    theirs: dict[int, MatchRecord] = {}  # each candidate read once, however many it meets
     for record, _item in pairs:
         found = sorted({i for k in keys_of[record.id] for i in by_key.get(k, ())})
         best: dict[int, tuple[float, int]] = {}
         for other_id in found[: MAX_BLOCK * 4]:
             other = others[other_id]
-            decision = match(mine_of[record.id], match_from_json(other.id, other.match))
+            if (their := theirs.get(other_id)) is None:
+                their = theirs[other_id] = match_from_json(other.id, other.match)
+            decision = match(mine_of[record.id], their)
             if decision.same and decision.score > best.get(other.source_id, (-1.0, 0))[0]:
                 best[other.source_id] = (decision.score, other.work_id)
         works = sorted({current(w) for _score, w in best.values() if w})

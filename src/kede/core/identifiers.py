@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from stdnum import isbn as stdisbn
 from stdnum import issn as stdissn
@@ -16,6 +17,9 @@ _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 _DOI_PREFIXES = ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "doi:")
 
 
+# The same numbers come again and again (a record's own, its candidates', the index's), and
+# checking one is slow next to looking it up: the last 65,536 are remembered.
+@lru_cache(maxsize=1 << 16)
 def normalise_isbn(raw: str) -> str | None:
     """ISBN-13 without hyphens, or None when `raw` is not a valid ISBN-10/13."""
     match = _LEADING_ISBN.match(raw)
@@ -27,6 +31,7 @@ def normalise_isbn(raw: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=1 << 16)
 def normalise_issn(raw: str) -> str | None:
     """ISSN as NNNN-NNNC, or None when `raw` is not a valid ISSN."""
     match = _LEADING_ISSN.match(raw)

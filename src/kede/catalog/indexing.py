@@ -67,11 +67,11 @@ def documents(work_ids: Iterable[int]) -> list[SearchDoc]:
     """What the index holds for these works: titles (also in the original script), every
     author and identifier any member's record gives, and who holds them, where."""
     ids = list(work_ids)
-    works = {w.id: w for w in Work.objects.filter(id__in=ids)}
+    works = {w.id: w for w in Work.objects.filter(id__among=ids)}
     authors: dict[int, list[str]] = defaultdict(list)
     identifiers: dict[int, set[str]] = defaultdict(set)
     titles: dict[int, set[str]] = defaultdict(set)
-    for work_id, match in CatalogRecord.objects.filter(work_id__in=ids).values_list(
+    for work_id, match in CatalogRecord.objects.filter(work_id__among=ids).values_list(
         "work_id", "match"
     ):
         authors[work_id].extend(a for a in match.get("authors", ()) if a)
@@ -83,7 +83,7 @@ def documents(work_ids: Iterable[int]) -> list[SearchDoc]:
                 identifiers[work_id].add(f"{scheme}:{match[scheme]}")
     holders: dict[int, set[str]] = defaultdict(set)
     regions: dict[int, set[str]] = defaultdict(set)
-    for work_id, code, region in Holding.objects.filter(work_id__in=ids).values_list(
+    for work_id, code, region in Holding.objects.filter(work_id__among=ids).values_list(
         "work_id", "institution__code", "institution__region__code"
     ):
         holders[work_id].add(code)
@@ -138,7 +138,7 @@ def catch_up(chunk: int = 5000, *, hand_to_worker: bool = True) -> int:
             if not rows:
                 break
             ids = {work_id for _row, work_id in rows}
-            present = set(Work.objects.filter(id__in=ids).values_list("id", flat=True))
+            present = set(Work.objects.filter(id__among=list(ids)).values_list("id", flat=True))
             try:
                 _write(present, ids - present)
             except IndexLocked:
@@ -147,7 +147,7 @@ def catch_up(chunk: int = 5000, *, hand_to_worker: bool = True) -> int:
 
                     catch_up_index.enqueue()
                 return done
-            IndexBacklog.objects.filter(id__in=[row for row, _work in rows]).delete()
+            IndexBacklog.objects.filter(id__among=[row for row, _work in rows]).delete()
             done += len(ids)
             if len(rows) < chunk:
                 break

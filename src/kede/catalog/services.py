@@ -216,14 +216,14 @@ def _store_holdings(pending: dict[tuple[int, str], dict]) -> None:
     if not pending:
         return
     work_of = dict(
-        CatalogRecord.objects.filter(id__in={v["record_id"] for v in pending.values()}).values_list(
-            "id", "work_id"
-        )
+        CatalogRecord.objects.filter(
+            id__among=[v["record_id"] for v in pending.values()]
+        ).values_list("id", "work_id")
     )
     wanted = Q()
     for institution_id in {i for i, _local in pending}:
         ids = [local for i, local in pending if i == institution_id]
-        wanted |= Q(institution_id=institution_id, local_id__in=ids)
+        wanted |= Q(institution_id=institution_id, local_id__among=ids)
     existing = {(h.institution_id, h.local_id): h for h in Holding.objects.filter(wanted)}
     new = []
     for (institution_id, local_id), values in pending.items():

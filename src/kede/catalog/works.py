@@ -201,7 +201,7 @@ def records_prepare(
     Hand each to `record_store` (`record=`, `created=`) to match it."""
     found = {
         r.local_id: r
-        for r in CatalogRecord.objects.filter(source=source, local_id__in=list(wanted))
+        for r in CatalogRecord.objects.filter(source=source, local_id__among=list(wanted))
     }
     missing = [local_id for local_id in wanted if local_id not in found]
     if missing:
@@ -220,7 +220,7 @@ def records_prepare(
             ignore_conflicts=True,  # another load of this source may have made one meanwhile
         )
         # Only the new ids are read back: the rows hold what was just written.
-        ids = CatalogRecord.objects.filter(source=source, local_id__in=missing).values_list(
+        ids = CatalogRecord.objects.filter(source=source, local_id__among=missing).values_list(
             "local_id", "id"
         )
         for local_id, record_id in ids:
@@ -451,7 +451,7 @@ def _candidates_by_key(
     sizes: dict[str, int] = {}
     for chunk in _chunks(ordered):
         sizes.update(
-            MatchKey.objects.filter(key__in=chunk)
+            MatchKey.objects.filter(key__among=chunk)
             .values_list("key")
             .annotate(n=models.Count("id"))
             .order_by()
@@ -460,7 +460,7 @@ def _candidates_by_key(
     by_key: dict[str, list[int]] = defaultdict(list)
     for chunk in _chunks(usable):
         rows = (
-            MatchKey.objects.filter(key__in=chunk)
+            MatchKey.objects.filter(key__among=chunk)
             .exclude(record__source_id=source_id)
             .values_list("key", "record_id")
         )
@@ -470,7 +470,7 @@ def _candidates_by_key(
     records: dict[int, _Candidate] = {}
     for chunk in _chunks(ids):
         # Plain rows: a model instance per candidate costs more than the comparison.
-        rows = CatalogRecord.objects.filter(id__in=chunk).values_list(
+        rows = CatalogRecord.objects.filter(id__among=chunk).values_list(
             "id", "source_id", "work_id", "match"
         )
         records.update((row[0], _Candidate(*row)) for row in rows)
@@ -578,7 +578,7 @@ def works_refresh(work_ids: Iterable[int]) -> None:
     best: dict[int, tuple[tuple[int, int], dict]] = {}
     numbers: dict[int, set[str]] = defaultdict(set)
     for work_id, quality, record_id, display, found in CatalogRecord.objects.filter(
-        work_id__in=ids
+        work_id__among=ids
     ).values_list("work_id", "quality", "id", "display", "match"):
         rank = (-quality, record_id)
         if work_id not in best or rank < best[work_id][0]:
@@ -586,7 +586,7 @@ def works_refresh(work_ids: Iterable[int]) -> None:
         numbers[work_id].update([*found.get("isbns", ()), *found.get("issns", ())])
     changed = []
     now = timezone.now()
-    for work in Work.objects.filter(id__in=list(best)):
+    for work in Work.objects.filter(id__among=list(best)):
         shown = best[work.id][1]
         before = [getattr(work, name) for name in _FIELDS]
         for name in _SHOWN:

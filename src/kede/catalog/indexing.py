@@ -34,6 +34,7 @@ from kede.catalog.search import (
     SearchEngine,
     open_engine,
 )
+from kede.core.bulk import insert_many
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def reindex_on_commit(updated: set[int], removed: set[int]) -> None:
         _write(updated, removed)
         return
     works = updated | removed
-    IndexBacklog.objects.bulk_create([IndexBacklog(work_id=w) for w in works], batch_size=2000)
+    insert_many(IndexBacklog, ["work_id"], [[w] for w in works])
     pending = getattr(_local, "pending", None)
     if pending is not None:
         transaction.on_commit(lambda: pending.add(len(works)))

@@ -65,6 +65,7 @@ from kede.catalog.models import (
 )
 from kede.catalog.prepared import Prepared, outcomes_in_worker, prepare
 from kede.consortium.models import Consortium, Institution
+from kede.core.bulk import insert_many
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ def _store_holdings(pending: dict[tuple[int, str], dict]) -> None:
             for name, value in values.items():
                 setattr(holding, name, value)
             holding.save(update_fields=_HOLDING_FIELDS)
-    merging.insert_many(
+    insert_many(
         Holding, ["institution", "local_id", *_NEW_HOLDING_FIELDS], new, ignore_conflicts=True
     )
 

@@ -20,16 +20,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from django.db import connection, models
+from django.db import models
 from django.utils import timezone
 
 from kede.catalog.dedup import MatchRecord, blocking_keys, cluster, match
 from kede.catalog.models import CatalogRecord, Holding, MatchKey, Source, Work
 from kede.catalog.normalise import fold_text
+from kede.core.bulk import insert_many, insert_returning_ids, update_many
 
 # A title-word block bigger than this is a stock title ("Annual report"): comparing the whole
 # of it says little and costs much. Identifier blocks are always used.
@@ -49,7 +50,7 @@ class Changes:
     works_split: int = 0
     touched: set[int] = field(default_factory=set)  # work ids to refresh and re-index
     removed: set[int] = field(default_factory=set)  # work ids gone
-    # Works made from one new record and shown from it already (`_work_from`): nothing to
+    # Works made from one new record and shown from it already (`_work_values`): nothing to
     # refresh unless something else touches them afterwards.
     shown: set[int] = field(default_factory=set)
 
@@ -359,77 +360,9 @@ def records_store(
 _CHUNK = 500  # values per IN (…): far below every database's limit on parameters
 
 
-def _update_many(model: type[models.Model], names: list[str], objs: list) -> None:
-    """`UPDATE … SET these columns WHERE id = …` for many rows, one statement executed with
-    many parameter sets: far cheaper than Django's `bulk_update`, which builds a CASE
-    expression per row and column."""
-    if not objs:
-        return
-    meta = model._meta
-    fields = [meta.get_field(name) for name in names]
-    quote = connection.ops.quote_name
-    sets = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    # Names from the model, every value a parameter.
-    sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
-    adapters = [_adapter(f) for f in fields]
-    rows = [
-        [adapt(getattr(obj, f.attname)) for f, adapt in zip(fields, adapters, strict=True)]
-        + [obj.pk]
-        for obj in objs
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
-# Columns whose values go to the driver as Python holds them (text, numbers, ids, flags):
-# asking the field to prepare each one costs more than the write.
-_PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
-
-
-def _same(value):
-    return value
-
-
-def _adapter(field: models.Field) -> Callable[[object], object]:
-    """How a value of this field is handed to the database driver: unchanged for plain
-    columns (and foreign keys to integer ids), else as the field prepares it for saving."""
-    target = field.target_field if field.is_relation else field
-    if isinstance(target, _PLAIN_FIELDS):
-        return _same
-    if isinstance(field, models.JSONField):
-        encoder = field.encoder
-        return lambda value: (
-            None if value is None else connection.ops.adapt_json_value(value, encoder)
-        )
-    return lambda value: field.get_db_prep_save(value, connection)
-
-
 def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def insert_many(
-    model: type[models.Model], names: list[str], rows: list[list], *, ignore_conflicts: bool = False
-) -> None:
-    """`INSERT INTO … (these columns) VALUES (…)` executed once with many parameter sets (the
-    ORM's bulk_create builds a model object and an SQL fragment per row). Each row gives the
-    fields' values in `names`' order, as they would be set on the model (foreign keys as
-    ids); `ignore_conflicts` skips rows a unique constraint refuses."""
-    if not rows:
-        return
-    meta = model._meta
-    fields = [meta.get_field(name) for name in names]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    # Names from the model, every value a parameter.
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks}){conflict}"  # noqa: S608
-    adapters = [_adapter(f) for f in fields]
-    prepared = [[adapt(v) for adapt, v in zip(adapters, row, strict=True)] for row in rows]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, prepared)
 
 
 class _Candidate(NamedTuple):
@@ -527,27 +460,31 @@ def _place_new(
         if works[1:]:
             _merge(works[0], works[1:], changes)
             moved.update((w, works[0]) for w in works[1:])
-    made = Work.objects.bulk_create(
-        [_work_from(record.display, mine_of[record.id]) for record in homeless], batch_size=1000
+    now = timezone.now()
+    made = insert_returning_ids(
+        Work,
+        [*_FIELDS, "updated_at"],
+        [[*_work_values(record.display, mine_of[record.id]), now] for record in homeless],
     )
-    for record, work in zip(homeless, made, strict=True):
-        target_of[record.id] = work.id
+    for record, work_id in zip(homeless, made, strict=True):
+        target_of[record.id] = work_id
     changes.works_created += len(made)
     placed = []
     for record, _item in pairs:
         record.work_id = current(target_of[record.id])
         placed.append(record)
         changes.touch(record.work_id)
-    changes.shown.update(work.id for work in made)
-    _update_many(CatalogRecord, ["work"], placed)
+    changes.shown.update(made)
+    update_many(CatalogRecord, ["work"], placed)
     changes.records_added += len(pairs)
 
 
-def _work_from(display: dict, mine: MatchRecord) -> Work:
-    """A new work shown from its one record, as `works_refresh` would show it."""
+def _work_values(display: dict, mine: MatchRecord) -> list[str]:
+    """A new work's columns (`_FIELDS`) shown from its one record, as `works_refresh` would
+    show it."""
     work = Work(**{name: str(display.get(name) or "")[: _LIMITS[name]] for name in _SHOWN})
     work.search_text = _search_text(work, {*mine.isbns, *mine.issns})
-    return work
+    return [getattr(work, name) for name in _FIELDS]
 
 
 def record_remove(*, source: Source, local_id: str, changes: Changes) -> bool:
@@ -595,7 +532,7 @@ def works_refresh(work_ids: Iterable[int]) -> None:
         if [getattr(work, name) for name in _FIELDS] != before:  # unchanged: no write
             work.updated_at = now
             changed.append(work)
-    _update_many(Work, [*_FIELDS, "updated_at"], changed)
+    update_many(Work, [*_FIELDS, "updated_at"], changed)
 
 
 def _search_text(work: Work, numbers: set[str] | None = None) -> str:

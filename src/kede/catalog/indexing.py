@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -64,11 +65,29 @@ def engine() -> SearchEngine:
         return found
 
 
+class _Shown(NamedTuple):
+    """What a work's document takes from the work itself."""
+
+    title: str
+    title_vernacular: str
+    author: str
+    publisher: str
+    year: str
+    format: str
+    language: str
+    isbn: str
+    issn: str
+
+
 def documents(work_ids: Iterable[int]) -> list[SearchDoc]:
     """What the index holds for these works: titles (also in the original script), every
     author and identifier any member's record gives, and who holds them, where."""
     ids = list(work_ids)
-    works = {w.id: w for w in Work.objects.filter(id__among=ids)}
+    # Plain rows: a model instance per work costs more than the document made from it.
+    works = {
+        row[0]: _Shown(*row[1:])
+        for row in Work.objects.filter(id__among=ids).values_list("id", *_Shown._fields)
+    }
     authors: dict[int, list[str]] = defaultdict(list)
     identifiers: dict[int, set[str]] = defaultdict(set)
     titles: dict[int, set[str]] = defaultdict(set)

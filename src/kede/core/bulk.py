@@ -78,7 +78,10 @@ def insert_many(
     # Names from the model, every value a parameter.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks}){conflict}"  # noqa: S608
     adapters = [_adapter(f) for f in fields]
-    prepared = [[adapt(v) for adapt, v in zip(adapters, row, strict=True)] for row in rows]
+    if all(adapt is _same for adapt in adapters):
+        prepared = rows  # plain columns only: the rows go as they are
+    else:
+        prepared = [[adapt(v) for adapt, v in zip(adapters, row, strict=True)] for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, prepared)
 

@@ -38,8 +38,7 @@ A quick run: `--records 20000` (a couple of minutes).
      consortium's scope: the default keeps everything), match and merge into works, store,
      index. Records/s overall and per library, the ratio to bare parsing; RSS sampled as the
      load goes (every batch) and the peak (ru_maxrss; the corpus is generated in a child
-     process, so the peak is the load's own), and the largest peak of the child processes
-     (the generator, the reading processes, the index writers beside the load);
+     process, so the peak is the load's own);
    - what was stored against what was intended: works, member records, holdings; and how
      well the works match the intended ones (pairs of records put together, precision and
      recall; intended works split; stored works that join several intended ones);
@@ -140,12 +139,6 @@ def rss_mb() -> float:
 def peak_rss_mb() -> float:
     """ru_maxrss: the process's peak resident set size (kB on Linux), in MB."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def peak_child_rss_mb() -> float:
-    """The largest peak RSS of the child processes that have ended: the generator (when it
-    ran), the reading processes and the index writers beside the load."""
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
 
 def load_average() -> str:
@@ -1281,7 +1274,6 @@ def main() -> int:
             "after_pipeline": rss_after_pipeline,
             "after_load": load["peak_rss_mb"],
             "at_end": peak_rss_mb(),
-            "largest_child": peak_child_rss_mb(),
         },
         "stored": sizes,
         "search": search,
@@ -1359,8 +1351,7 @@ def report(r: dict) -> None:
     print(
         f"peak RSS (ru_maxrss): {peaks['after_bare_parse']} MB after bare parsing, "
         f"{peaks['after_pipeline']} after the pipeline, {peaks['after_load']} after the load, "
-        f"{peaks['at_end']} at the end; largest child process (generator, readers, index "
-        f"writers) {peaks['largest_child']}"
+        f"{peaks['at_end']} at the end"
     )
     s = r["stored"]
     p = s["pairs"]

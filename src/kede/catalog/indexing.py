@@ -14,10 +14,7 @@ index busy leaves the catch-up to the worker. `kede catalog reindex` rebuilds ev
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
-import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -28,7 +25,6 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import connection, transaction
 
-from kede.catalog.index_writer import write_beside
 from kede.catalog.models import CatalogRecord, Holding, IndexBacklog, Work
 from kede.catalog.search import (
     Filters,
@@ -182,25 +178,16 @@ def catch_up(chunk: int = 5000, *, hand_to_worker: bool = True) -> int:
 class _Pending:
     """Index writes owed by the commits of one load (see `deferred`)."""
 
-    def __init__(self, flush_every: int, beside_after: int) -> None:
+    def __init__(self, flush_every: int) -> None:
         self.owed = 0
         self.flush_every = flush_every
-        self.beside_after = beside_after
         self.closed = False
-        self.beside: _WriterBeside | None = None
 
     def add(self, count: int) -> None:
         if self.closed:  # committed after the block ended (an outer transaction): write now
             catch_up()
             return
         self.owed += count
-        if self.beside is None and self.owed >= self.beside_after and _can_write_beside():
-            self.beside = _WriterBeside()
-        if self.beside is not None:
-            if self.beside.ask():
-                self.owed = 0
-                return
-            self.beside = None  # it died: the backlog holds what it owed; write here again
         if self.owed >= self.flush_every:
             self.flush()
 
@@ -209,106 +196,27 @@ class _Pending:
             self.owed = 0
             catch_up()
 
-    def finish(self) -> None:
-        """The load ended: what it owes is written before the block is left."""
-        self.closed = True
-        if self.beside is not None:
-            self.beside.finish()
-        if self.owed or self.beside is not None:
-            self.owed = 0
-            catch_up()  # the rest; what the writer beside could not write is in the backlog
-
-
-def _can_write_beside() -> bool:
-    """Whether a second process can take the index writes off a long load: Tantivy's index
-    (PostgreSQL's is written in the load's own transactions), a database another process can
-    open (not one in memory), and a second core to run it on."""
-    in_memory = getattr(connection, "is_in_memory_db", lambda: False)()
-    return _kind() == "tantivy" and not in_memory and (os.cpu_count() or 1) > 1
-
-
-class _WriterBeside:
-    """A process that writes the index from the backlog while the load goes on, so the
-    loading process is left with the database. Each batch the load commits asks it for a
-    catch-up (one request outstanding at a time; it gathers requests for a moment so that
-    each commit of the index takes many batches). The backlog stays the record of what is
-    owed, so if it dies nothing is lost: the load's own catch-up at the end writes the rest."""
-
-    def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")  # no copy of the loader's connections
-        self.channel, theirs = context.Pipe()
-        self.process = context.Process(
-            target=write_beside,
-            args=(
-                os.environ.get("DJANGO_SETTINGS_MODULE", "kede.settings"),
-                dict(connection.settings_dict),
-                _kind(),
-                str(settings.KEDE_SEARCH_DIR),
-                theirs,
-            ),
-            name="kede-index-writer",
-            daemon=True,
-        )
-        self.process.start()
-        theirs.close()
-        self.written = 0
-        self.asked = False  # one request at a time: neither side's pipe ever fills
-
-    def ask(self) -> bool:
-        """Wake the writer for a catch-up unless it has one to do; False when it is gone."""
-        if not self.process.is_alive():
-            return False
-        try:
-            while self.channel.poll():  # its answers: how many works each catch-up wrote
-                self.written += self.channel.recv()
-                self.asked = False
-            if not self.asked:
-                self.channel.send("catch up")
-                self.asked = True
-        except (EOFError, OSError):
-            return False
-        return True
-
-    def finish(self) -> None:
-        """Let it write what is owed, then wait for it to end."""
-        # It answers each catch-up with its count and ends after the last: the pipe's end
-        # (or its death, which also ends the pipe) ends the wait.
-        with contextlib.suppress(EOFError, OSError):
-            self.channel.send("finish")
-            while True:
-                self.written += self.channel.recv()
-        self.process.join(timeout=30)
-        self.channel.close()
-        engine().refresh()  # this process searches what the writer committed, at once
-        logger.info(
-            "search index: %d works written beside the load by process %s",
-            self.written,
-            self.process.pid,
-        )
-
 
 _local = threading.local()
 
 
 @contextmanager
-def deferred(flush_every: int = 20_000, beside_after: int = 2_000) -> Iterator[None]:
+def deferred(flush_every: int = 20_000) -> Iterator[None]:
     """Inside, the index writes that follow each committed batch are gathered and written
     together: when `flush_every` works wait, and at the end. A Tantivy commit costs far more
     than indexing a few hundred works, so a load of many batches (or files) then pays for a
-    few commits instead of one per batch. A load that owes `beside_after` works hands the
-    writing to a process of its own beside it (`_WriterBeside`: starting one costs a second
-    or two of the other core) when the machine has a second core, and waits for it at the
-    end. PostgreSQL's index is written in each batch's
-    own transaction as always. Nested blocks join the outer one."""
+    few commits instead of one per batch. PostgreSQL's index is written in each batch's own
+    transaction as always. Nested blocks join the outer one."""
     if getattr(_local, "pending", None) is not None:
         yield
         return
-    pending = _local.pending = _Pending(flush_every, beside_after)
+    pending = _local.pending = _Pending(flush_every)
     try:
         yield
     finally:
         _local.pending = None
-        pending.finish()  # what committed is indexed, even when the load stopped on an error
+        pending.closed = True
+        pending.flush()  # what committed is indexed, even when the load stopped on an error
 
 
 def reindex_on_commit(updated: set[int], removed: set[int]) -> None:

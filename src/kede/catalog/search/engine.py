@@ -205,10 +205,6 @@ class SearchEngine(Protocol):
 
     def search(self, query: Query) -> Results: ...
 
-    def refresh(self) -> None:
-        """Search from now on what any process has committed."""
-        ...
-
     def close(self) -> None:
         """Release the writer and any other resources."""
         ...

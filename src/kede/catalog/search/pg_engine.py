@@ -292,9 +292,6 @@ class PostgresEngine:
         if not self._autocommit():
             self.connection.commit()
 
-    def refresh(self) -> None:
-        """Every query reads what has been committed: nothing to do."""
-
     def close(self) -> None:
         """The connection belongs to the caller; nothing to release."""
 

@@ -174,11 +174,6 @@ class TantivyEngine:
             self._writer.commit()
         self._index.reload()
 
-    def refresh(self) -> None:
-        """Search from now on what any process has committed (readers otherwise see another
-        process's commit only shortly after it)."""
-        self._index.reload()
-
     def close(self) -> None:
         if self._writer is not None:
             writer, self._writer = self._writer, None

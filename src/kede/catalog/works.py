@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from django.db import models
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from kede.catalog.dedup import MatchRecord, blocking_keys, cluster, match
@@ -371,7 +373,37 @@ class _Candidate(NamedTuple):
     id: int
     source_id: int
     work_id: int | None
-    match: dict
+    mine: MatchRecord
+
+
+class _MatchForms:
+    """Stored records' matching forms as last read, by record id, with the JSON text they
+    were read from: over a long load one record meets new records batch after batch, and
+    decoding it each time cost more than comparing it. A record whose stored text has changed
+    since (another load, another process) is read again; the oldest are forgotten first, so
+    memory stays bounded."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.forms: OrderedDict[int, tuple[str, MatchRecord]] = OrderedDict()
+        self.lock = threading.Lock()  # loads in threads of one process share it
+
+    def get(self, record_id: int, text: str) -> MatchRecord:
+        with self.lock:
+            found = self.forms.get(record_id)
+            if found is not None and found[0] == text:
+                self.forms.move_to_end(record_id)
+                return found[1]
+        form = match_from_json(record_id, json.loads(text))
+        with self.lock:
+            self.forms[record_id] = (text, form)
+            if len(self.forms) > self.size:
+                self.forms.popitem(last=False)
+        return form
+
+
+# As many as the matcher keeps normalised forms of (`dedup.features`).
+_match_forms = _MatchForms(size=16384)
 
 
 def _candidates_by_key(
@@ -402,11 +434,15 @@ def _candidates_by_key(
     ids = sorted({i for found in by_key.values() for i in found})
     records: dict[int, _Candidate] = {}
     for chunk in _chunks(ids):
-        # Plain rows: a model instance per candidate costs more than the comparison.
+        # Plain rows, the matching form as stored text: a model instance per candidate, or
+        # its JSON decoded again, costs more than the comparison.
         rows = CatalogRecord.objects.filter(id__among=chunk).values_list(
-            "id", "source_id", "work_id", "match"
+            "id", "source_id", "work_id", Cast("match", models.TextField())
         )
-        records.update((row[0], _Candidate(*row)) for row in rows)
+        records.update(
+            (i, _Candidate(i, source_id, work_id, _match_forms.get(i, text)))
+            for i, source_id, work_id, text in rows
+        )
     return by_key, records
 
 
@@ -441,15 +477,12 @@ def _place_new(
 
     target_of: dict[int, int] = {}
     homeless: list[CatalogRecord] = []
-    theirs: dict[int, MatchRecord] = {}  # each candidate read once, however many it meets
     for record, _item in pairs:
         found = sorted({i for k in keys_of[record.id] for i in by_key.get(k, ())})
         best: dict[int, tuple[float, int]] = {}
         for other_id in found[: MAX_BLOCK * 4]:
             other = others[other_id]
-            if (their := theirs.get(other_id)) is None:
-                their = theirs[other_id] = match_from_json(other.id, other.match)
-            decision = match(mine_of[record.id], their)
+            decision = match(mine_of[record.id], other.mine)
             if decision.same and decision.score > best.get(other.source_id, (-1.0, 0))[0]:
                 best[other.source_id] = (decision.score, other.work_id)
         works = sorted({current(w) for _score, w in best.values() if w})

@@ -209,3 +209,35 @@ def test_a_bad_mapping_is_refused_with_its_reason(network):
         services.source_set_mapping(source=src, mapping={"local_id": "banana"})
     with pytest.raises(services.ValidationError):
         services.source_set_mapping(source=src, mapping="no-such-preset")
+
+
+def published_later(record: pymarc.Record, years: int) -> pymarc.Record:
+    """The same record dated `years` later, without its ISBN: a later printing catalogued as
+    a new edition would be."""
+    later = copy.deepcopy(record)
+    later.remove_fields("020")
+    fixed = later["008"]
+    year = int(fixed.data[7:11])
+    fixed.data = fixed.data[:7] + str(year + years) + fixed.data[11:]
+    for field in later.get_fields("260", "264"):
+        for code in ("c",):
+            for value in field.get_subfields(code):
+                field.delete_subfield(code)
+                field.add_subfield(code, value.replace(str(year), str(year + years)))
+    return later
+
+
+def test_a_record_changed_since_another_load_met_it_is_compared_as_it_now_is(network):
+    # a book whose year is known, so a later date makes it another publication
+    [record] = [r for r in real_books(60) if r["008"] and r["008"].data[7:11].isdigit()][:1]
+    pku, scu, whu = source(network, "PKU"), source(network, "SCU"), source(network, "WHU")
+    services.catalogue_load(source=pku, data=as_file([record]))
+    # SCU's copy, without the ISBN, is matched against PKU's record and joins its work
+    services.catalogue_load(source=scu, data=as_file([edited(record, "s1", drop_isbn=True)]))
+    assert work_of(scu, "s1") == work_of(pku, record["001"].data)
+    # PKU's record is corrected: it is a printing twenty years later
+    run = services.catalogue_load(source=pku, data=as_file([published_later(record, 20)]))
+    assert run.works_split == 1
+    # WHU's copy of the first printing joins SCU's, not PKU's as PKU's record was before
+    services.catalogue_load(source=whu, data=as_file([edited(record, "w1", drop_isbn=True)]))
+    assert work_of(whu, "w1") == work_of(scu, "s1") != work_of(pku, record["001"].data)

@@ -911,6 +911,30 @@ class Sampler:
         }
 
 
+class _Comparisons:
+    """Counts the record-to-record comparisons a load makes: what grows with the catalogue
+    while parsing, storing and indexing a record stay the same."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @contextlib.contextmanager
+    def counting(self):
+        from kede.catalog import works
+
+        compare = works.match
+
+        def counted(a, b):
+            self.count += 1
+            return compare(a, b)
+
+        works.match = counted
+        try:
+            yield self
+        finally:
+            works.match = compare
+
+
 def load_all(
     sources, directory: Path, manifest: dict, *, profile: int, trace_memory: bool = False
 ) -> dict:
@@ -930,7 +954,8 @@ def load_all(
             profiler.enable()
         start = time.perf_counter()
         offset = loaded
-        with indexing.deferred(), _open(directory / lib["file"]) as fh:
+        comparisons = _Comparisons()
+        with comparisons.counting(), indexing.deferred(), _open(directory / lib["file"]) as fh:
             run = services.catalogue_load(
                 source=source, data=fh, file_name=lib["file"],
                 progress=lambda n, offset=offset: sampler.at(offset + n),
@@ -950,11 +975,13 @@ def load_all(
             "works_merged": run.works_merged,
             "seconds": round(seconds, 2),
             "records_per_s": round(read / seconds, 1) if seconds else None,
+            "comparisons_per_record": round(comparisons.count / read, 1) if read else None,
         })  # fmt: skip
         if trace_memory and i == 0:
             first_snapshot = tracemalloc.take_snapshot()
         log(f"load {lib['code']}: {read:,} records in {seconds:.1f} s "
             f"({read / seconds if seconds else 0:,.0f}/s), {run.works_created:,} works created, "
+            f"{comparisons.count / (read or 1):.1f} comparisons per record, "
             f"RSS {rss_mb():.0f} MB")  # fmt: skip
     total_s = sum(row["seconds"] for row in per_library)
     rates = sorted(row["records_per_s"] for row in per_library if row["records_per_s"])
@@ -1335,7 +1362,8 @@ def report(r: dict) -> None:
         print(
             f"  {row['library']}: {row['records']:>8,} records ({row['accepted']:,} kept) "
             f"{row['seconds']:>8} s {row['records_per_s']:>8,}/s  "
-            f"works +{row['works_created']:,}{note}"
+            f"works +{row['works_created']:,}, {row['comparisons_per_record']} comparisons/record"
+            f"{note}"
         )
     rss = load["rss"]
     peaks = r["peak_rss_mb"]

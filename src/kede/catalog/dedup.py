@@ -649,6 +649,13 @@ def _carriers_differ(a: str, b: str) -> bool:
     return a_class != b_class or bool(a_detail and b_detail and a_detail != b_detail)
 
 
+def years_too_far_apart(a: int | None, b: int | None) -> bool:
+    """Two known years more than one apart: never one manifestation, whatever else agrees.
+    A year apart is the 008 date against "c2002", or a late printing; more is a reissue. Cheap
+    enough to rule a candidate out before its record is even read (`works._place_new`)."""
+    return a is not None and b is not None and abs(a - b) > 1
+
+
 def _veto(a: _Features, b: _Features) -> str:
     """Why two records cannot be the same manifestation whatever else agrees, or "". These
     come before the standard numbers: a set's ISBN is on every volume, a print record lists
@@ -668,15 +675,13 @@ def _veto(a: _Features, b: _Features) -> str:
     a_ed, b_ed = a.edition or "1", b.edition or "1"
     if _ordinal(a_ed) and _ordinal(b_ed) and a_ed != b_ed:
         return f"different edition ({a_ed} / {b_ed})"
-    # A year apart is the 008 date against "c2002", or a late printing; more is a reissue.
-    if a.year is not None and b.year is not None and a.year != b.year:
-        if abs(a.year - b.year) > 1:
-            return f"years too far apart ({a.year} / {b.year})"
-        # Records that give all their dates must explain a one-year gap: one of them names
-        # the other's year ("1859 [c1858]", a copyright date) or is a prepublication record.
-        # Otherwise it is the next issue of the same title (a session's laws, an almanac).
-        if a.dates and b.dates and not _years_agree(a, b):
-            return f"different years ({a.year} / {b.year})"
+    if years_too_far_apart(a.year, b.year):
+        return f"years too far apart ({a.year} / {b.year})"
+    # Records that give all their dates must explain a one-year gap: one of them names the
+    # other's year ("1859 [c1858]", a copyright date) or is a prepublication record.
+    # Otherwise it is the next issue of the same title (a session's laws, an almanac).
+    if a.dates and b.dates and not _years_agree(a, b):
+        return f"different years ({a.year} / {b.year})"
     if a.language and b.language and a.language != b.language:
         return f"different language ({a.language} / {b.language})"
     # An ISBN names one product (binding, carrier, printing with changes); two records that

@@ -26,10 +26,17 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from kede.catalog.dedup import MatchRecord, blocking_keys, cluster, match
+from kede.catalog.dedup import (
+    MatchRecord,
+    blocking_keys,
+    cluster,
+    match,
+    years_too_far_apart,
+)
 from kede.catalog.models import CatalogRecord, Holding, MatchKey, Source, Work
 from kede.catalog.normalise import fold_text
 from kede.core.bulk import insert_many, insert_returning_ids, update_many
@@ -368,12 +375,30 @@ def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
 
 
 class _Candidate(NamedTuple):
-    """Another source's record, as far as placing a new record needs it."""
+    """Another source's record, as far as placing a new record needs it: its year read by the
+    database, its matching form only when a comparison needs it (decoding it costs more than
+    most comparisons)."""
 
     id: int
     source_id: int
     work_id: int | None
-    mine: MatchRecord
+    year: int | None
+    text: str
+
+    @property
+    def mine(self) -> MatchRecord:
+        return _match_forms.get(self.id, self.text)
+
+
+def _year(value: object) -> int | None:
+    """The stored matching form's year as the database gives it back: a number, its text
+    (SQLite's and PostgreSQL's JSON extraction differ), or nothing."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class _MatchForms:
@@ -437,11 +462,15 @@ def _candidates_by_key(
         # Plain rows, the matching form as stored text: a model instance per candidate, or
         # its JSON decoded again, costs more than the comparison.
         rows = CatalogRecord.objects.filter(id__among=chunk).values_list(
-            "id", "source_id", "work_id", Cast("match", models.TextField())
+            "id",
+            "source_id",
+            "work_id",
+            KeyTextTransform("year", "match"),
+            Cast("match", models.TextField()),
         )
         records.update(
-            (i, _Candidate(i, source_id, work_id, _match_forms.get(i, text)))
-            for i, source_id, work_id, text in rows
+            (i, _Candidate(i, source_id, work_id, _year(year), text))
+            for i, source_id, work_id, year, text in rows
         )
     return by_key, records
 
@@ -480,9 +509,12 @@ def _place_new(
     for record, _item in pairs:
         found = sorted({i for k in keys_of[record.id] for i in by_key.get(k, ())})
         best: dict[int, tuple[float, int]] = {}
+        mine = mine_of[record.id]
         for other_id in found[: MAX_BLOCK * 4]:
             other = others[other_id]
-            decision = match(mine_of[record.id], other.mine)
+            if years_too_far_apart(mine.year, other.year):
+                continue  # what `match` would refuse first, without decoding the other
+            decision = match(mine, other.mine)
             if decision.same and decision.score > best.get(other.source_id, (-1.0, 0))[0]:
                 best[other.source_id] = (decision.score, other.work_id)
         works = sorted({current(w) for _score, w in best.values() if w})

@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kede.catalog.dedup import (
     MatchRecord,
@@ -14,6 +16,7 @@ from kede.catalog.dedup import (
     candidate_pairs,
     cluster,
     match,
+    years_too_far_apart,
 )
 from kede.catalog.marc import BibRecord
 
@@ -137,6 +140,24 @@ def test_one_year_apart_is_tolerated_but_not_more():
     # then one year is tolerated, three are not
     assert match(base, _book(id="y1", year=1964, isbns=())).same
     assert not match(base, _book(id="y3", year=1966, isbns=())).same
+
+
+@given(
+    st.one_of(st.none(), st.integers(1450, 2100)),
+    st.one_of(st.none(), st.integers(1450, 2100)),
+    st.booleans(),
+)
+def test_years_that_rule_a_record_out_unread_are_years_the_matcher_refuses(a, b, shared_isbn):
+    # given one book catalogued twice, the same in all but the years (and perhaps the ISBN)
+    isbns = THOMPSON.isbns if shared_isbn else ()
+    mine, other = _book(year=a, isbns=isbns), _book(id="other", year=b, isbns=isbns)
+    decision = match(mine, other)
+    # then a candidate skipped for its year alone is one the matcher would have refused,
+    # even with an ISBN in common, and one not skipped is still found the same book
+    if years_too_far_apart(a, b):
+        assert not decision.same, decision.reason
+    else:
+        assert decision.same, decision.reason
 
 
 def test_a_conference_paper_and_its_journal_version_are_not_merged():
